@@ -51,7 +51,10 @@ class Registry:
             if existing is not None and existing is not cls:
                 raise ValueError(f"{self.kind} type {name!r} is registered twice: {existing.__qualname__} and {cls.__qualname__}")
             self._classes[name] = cls
-            cls.registered_name = name
+            # The first registration names the class (its default scope);
+            # error messages use the spec's own type name instead.
+            if "registered_name" not in cls.__dict__:
+                cls.registered_name = name
             return cls
 
         return decorate
@@ -97,35 +100,34 @@ class Registry:
         type_path = f"{key_path}.type" if key_path else "type"
         cls = self.lookup(spec["type"], type_path)
         arguments = {**defaults, **{k: v for k, v in spec.items() if k != "type"}}
-        self._check_arguments(cls, arguments, key_path)
+        self._check_arguments(cls, spec["type"], arguments, key_path)
         if _accepts(cls, "key_path"):
             arguments.setdefault("key_path", key_path)
         return cls(**arguments)
 
-    def _check_arguments(self, cls: type, arguments: Mapping[str, Any], key_path: str) -> None:
-        parameters = inspect.signature(cls.__init__).parameters
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-            return
-        accepted = [name for name, p in parameters.items() if name not in ("self", "key_path") and p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    def _check_arguments(self, cls: type, type_name: str, arguments: Mapping[str, Any], key_path: str) -> None:
+        if cls.__init__ is object.__init__:
+            parameters = {}
+        else:
+            parameters = dict(list(inspect.signature(cls.__init__).parameters.items())[1:])
+        variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        takes_any_keyword = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+        accepted = [name for name, p in parameters.items() if name != "key_path" and p.kind not in variadic]
         for name in arguments:
-            if name not in accepted and name != "key_path":
+            if not takes_any_keyword and name not in accepted and name != "key_path":
                 where = f"{key_path}.{name}" if key_path else name
                 raise SpecError(
                     where,
-                    f"{self.kind} type {cls.registered_name!r} has no argument {name!r}{_did_you_mean(name, accepted)}. "
+                    f"{self.kind} type {type_name!r} has no argument {name!r}{_did_you_mean(name, accepted)}. "
                     f"Accepted arguments: {', '.join(accepted)}.",
                 )
-        missing = [
-            name for name in accepted
-            if parameters[name].default is inspect.Parameter.empty and name not in arguments
-            and parameters[name].kind is not inspect.Parameter.VAR_KEYWORD
-        ]
+        missing = [name for name in accepted if parameters[name].default is inspect.Parameter.empty and name not in arguments]
         if missing:
-            raise SpecError(key_path, f"{self.kind} type {cls.registered_name!r} needs argument(s) {', '.join(missing)}")
+            raise SpecError(key_path, f"{self.kind} type {type_name!r} needs argument(s) {', '.join(missing)}")
 
 
 def _accepts(cls: type, argument: str) -> bool:
-    return argument in inspect.signature(cls.__init__).parameters
+    return cls.__init__ is not object.__init__ and argument in inspect.signature(cls.__init__).parameters
 
 
 COMPONENTS = Registry("component")

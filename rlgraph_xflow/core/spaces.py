@@ -48,17 +48,19 @@ class Space:
     def leading_rank_count(self) -> int:
         return int(self.batch_rank) + int(self.time_rank)
 
-    def with_ranks(self, batch_rank: Optional[bool] = None, time_rank: Optional[bool] = None) -> "Space":
+    def with_ranks(self, batch_rank: Optional[bool] = None, time_rank: Optional[bool] = None,
+                   time_major: Optional[bool] = None) -> "Space":
         """Returns a copy with the given leading ranks (None keeps the current one)."""
         clone = self._copy()
         clone._set_ranks(
             self.batch_rank if batch_rank is None else batch_rank,
             self.time_rank if time_rank is None else time_rank,
+            self.time_major if time_major is None else time_major,
         )
         return clone
 
-    def _set_ranks(self, batch_rank: bool, time_rank: bool) -> None:
-        self.batch_rank, self.time_rank = bool(batch_rank), bool(time_rank)
+    def _set_ranks(self, batch_rank: bool, time_rank: bool, time_major: bool) -> None:
+        self.batch_rank, self.time_rank, self.time_major = bool(batch_rank), bool(time_rank), bool(time_major)
 
     def _copy(self) -> "Space":
         raise NotImplementedError
@@ -160,7 +162,12 @@ class BoxSpace(Space):
         return tuple(leading) + self.shape
 
     def mismatch(self, value) -> Optional[str]:
-        array = np.asarray(value)
+        try:
+            array = np.asarray(value)
+        except ValueError as error:
+            return f"not an array of one shape ({error})"
+        if array.dtype == object:
+            return f"not a numeric array (got {type(value).__name__} of mixed or ragged values)"
         if array.ndim != self.leading_rank_count + self.rank:
             return f"expected rank {self.leading_rank_count + self.rank} (shape {self.get_shape()}), got shape {array.shape}"
         if tuple(array.shape[self.leading_rank_count:]) != self.shape:
@@ -249,10 +256,16 @@ class IntBox(BoxSpace):
         super().__init__(shape, dtype=dtype, **ranks)
         if not np.issubdtype(self.dtype, np.integer):
             raise SpaceError(f"IntBox dtype must be an integer type, got {self.dtype}")
-        self.low = int(low)
-        self.high = None if high is None else int(high)
+        try:
+            self.low = int(low)
+            self.high = None if high is None else int(high)
+        except (TypeError, ValueError):
+            raise SpaceError(f"IntBox low and high must be ints, got low={low!r}, high={high!r}") from None
         if self.high is not None and self.high <= self.low:
             raise SpaceError(f"IntBox needs low < high, got low={low}, high={high}")
+        limits = np.iinfo(self.dtype)
+        if self.low < limits.min or (self.high is not None and self.high - 1 > limits.max):
+            raise SpaceError(f"IntBox bounds [{self.low}, {self.high}) do not fit dtype {self.dtype} [{limits.min}, {limits.max}]")
 
     @property
     def num_categories(self) -> Optional[int]:
@@ -260,7 +273,7 @@ class IntBox(BoxSpace):
 
     def sample(self, size=None, rng=None):
         rng = rng or np.random.default_rng()
-        high = self.high if self.high is not None else self.low + 2**15
+        high = self.high if self.high is not None else min(self.low + 2**15, int(np.iinfo(self.dtype).max) + 1)
         return rng.integers(self.low, high, size=self._leading_dims(size) + self.shape).astype(self.dtype)
 
     def _dtype_matches(self, dtype):
@@ -297,10 +310,10 @@ class ContainerSpace(Space):
     def _children(self) -> list[tuple[str, Space]]:
         raise NotImplementedError
 
-    def _set_ranks(self, batch_rank, time_rank):
-        super()._set_ranks(batch_rank, time_rank)
+    def _set_ranks(self, batch_rank, time_rank, time_major):
+        super()._set_ranks(batch_rank, time_rank, time_major)
         for _, child in self._children():
-            child._set_ranks(batch_rank, time_rank)
+            child._set_ranks(batch_rank, time_rank, time_major)
 
     def flatten(self, prefix: str = ""):
         flat = collections.OrderedDict()
@@ -342,7 +355,7 @@ class Dict(ContainerSpace):
                 raise SpaceError(f"Dict entry {key!r} must be a Space, got {child!r}")
             if FLAT_KEY_SEPARATOR in key:
                 raise SpaceError(f"Dict key {key!r} must not contain {FLAT_KEY_SEPARATOR!r}")
-        self.spaces = collections.OrderedDict((key, spaces[key].with_ranks(batch_rank, time_rank)) for key in sorted(spaces))
+        self.spaces = collections.OrderedDict((key, spaces[key].with_ranks(batch_rank, time_rank, time_major)) for key in sorted(spaces))
 
     def __getitem__(self, key: str) -> Space:
         return self.spaces[key]
@@ -393,7 +406,7 @@ class Tuple(ContainerSpace):
         for index, child in enumerate(spaces):
             if not isinstance(child, Space):
                 raise SpaceError(f"Tuple entry {index} must be a Space, got {child!r}")
-        self.spaces = tuple(child.with_ranks(batch_rank, time_rank) for child in spaces)
+        self.spaces = tuple(child.with_ranks(batch_rank, time_rank, time_major) for child in spaces)
 
     def __getitem__(self, index: int) -> Space:
         return self.spaces[index]
@@ -409,7 +422,8 @@ class Tuple(ContainerSpace):
 
     def mismatch(self, value):
         if not isinstance(value, (tuple, list)) or len(value) != len(self.spaces):
-            return f"expected a sequence of {len(self.spaces)} values, got {type(value).__name__}"
+            found = f"{len(value)} values" if isinstance(value, (tuple, list)) else type(value).__name__
+            return f"expected a sequence of {len(self.spaces)} values, got {found}"
         for index, (child, item) in enumerate(zip(self.spaces, value)):
             problem = child.mismatch(item)
             if problem:
@@ -456,12 +470,13 @@ class GraphSpace(Space):
         super().__init__(**ranks)
         sizes = {"node_size": node_size, "edge_size": edge_size, "global_size": global_size, "max_nodes": max_nodes}
         for name, value in sizes.items():
-            if not isinstance(value, (int, np.integer)) or value < (1 if name == "max_nodes" else 0):
-                raise SpaceError(f"GraphSpace {name} must be a non-negative int, got {value!r}")
+            minimum = 1 if name == "max_nodes" else 0
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+                raise SpaceError(f"GraphSpace {name} must be an int >= {minimum}, got {value!r}")
         self.node_size, self.edge_size, self.global_size = int(node_size), int(edge_size), int(global_size)
         self.max_nodes = int(max_nodes)
 
-    def _set_ranks(self, batch_rank, time_rank):
+    def _set_ranks(self, batch_rank, time_rank, time_major):
         if not batch_rank or time_rank:
             raise SpaceError("GraphSpace always has a batch rank (the graphs) and no time rank")
 
@@ -523,6 +538,8 @@ class GraphSpace(Space):
                 return f"field {field}: expected shape {shape}, got {array.shape}"
             if array.dtype.kind != np.dtype(dtype).kind:
                 return f"field {field}: expected dtype {np.dtype(dtype)}, got {array.dtype}"
+        if (arrays["n_node"] < 0).any() or (arrays["n_edge"] < 0).any():
+            return "n_node and n_edge must not be negative"
         num_graphs = arrays["n_node"].shape[0]
         if arrays["globals"].shape[0] != num_graphs or arrays["n_edge"].shape[0] != num_graphs:
             return "n_node, n_edge and globals disagree on the number of graphs"
@@ -535,6 +552,15 @@ class GraphSpace(Space):
                 return f"{field} has {arrays[field].shape[0]} entries for {arrays['edges'].shape[0]} edges"
             if arrays[field].size and (arrays[field].min() < 0 or arrays[field].max() >= arrays["nodes"].shape[0]):
                 return f"{field} index a node outside [0, {arrays['nodes'].shape[0]})"
+        # Each edge must stay inside its own graph's slice of the nodes.
+        node_starts = np.concatenate([[0], np.cumsum(arrays["n_node"])[:-1]])
+        edge_graph = np.repeat(np.arange(num_graphs), arrays["n_edge"])
+        low, high = node_starts[edge_graph], node_starts[edge_graph] + arrays["n_node"][edge_graph]
+        for field in ("senders", "receivers"):
+            outside = (arrays[field] < low) | (arrays[field] >= high)
+            if outside.any():
+                edge = int(np.argmax(outside))
+                return f"{field}[{edge}]={arrays[field][edge]} leaves its graph {edge_graph[edge]} (nodes [{low[edge]}, {high[edge]}))"
         return None
 
     def tensor_spec(self):
@@ -580,20 +606,37 @@ def space_from_spec(spec, key_path: str = "space") -> Space:
         raise SpaceError(f"{key_path}: a space spec must be a mapping with a 'type' key, got {spec!r}")
     arguments = dict(spec)
     type_name = arguments.pop("type")
-    if type_name not in SPACE_TYPES:
+    if not isinstance(type_name, str) or type_name not in SPACE_TYPES:
         import difflib
 
         close = difflib.get_close_matches(str(type_name), SPACE_TYPES, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise SpaceError(f"{key_path}.type: unknown space type {type_name!r}{hint} Known: {sorted(SPACE_TYPES)}")
     if type_name == "dict":
-        ranks = {k: arguments.pop(k) for k in ("batch_rank", "time_rank", "time_major") if k in arguments}
-        children = arguments.pop("spaces", arguments)
-        return Dict({key: space_from_spec(child, f"{key_path}.{key}") for key, child in children.items()}, **ranks)
+        if "spaces" in arguments:
+            children, children_path = arguments.pop("spaces"), f"{key_path}.spaces"
+            if not isinstance(children, Mapping):
+                raise SpaceError(f"{children_path}: a dict space's 'spaces' must be a mapping of name -> space spec, got {children!r}")
+            unknown = sorted(set(arguments) - {"batch_rank", "time_rank", "time_major"})
+            if unknown:
+                raise SpaceError(f"{key_path}: unknown argument(s) {unknown} for a dict space with 'spaces'; allowed: batch_rank, time_rank, time_major")
+        else:
+            children = {k: v for k, v in arguments.items() if k not in ("batch_rank", "time_rank", "time_major")}
+            children_path = key_path
+        ranks = {k: arguments[k] for k in ("batch_rank", "time_rank", "time_major") if k in arguments}
+        built = {key: space_from_spec(child, f"{children_path}.{key}") for key, child in children.items()}
+        return _construct(lambda: Dict(built, **ranks), key_path, type_name)
     if type_name == "tuple":
         children = arguments.pop("spaces", [])
-        return Tuple([space_from_spec(child, f"{key_path}.spaces[{index}]") for index, child in enumerate(children)], **arguments)
+        if not isinstance(children, (list, tuple)):
+            raise SpaceError(f"{key_path}.spaces: a tuple space's 'spaces' must be a list of space specs, got {children!r}")
+        built = [space_from_spec(child, f"{key_path}.spaces[{index}]") for index, child in enumerate(children)]
+        return _construct(lambda: Tuple(built, **arguments), key_path, type_name)
+    return _construct(lambda: SPACE_TYPES[type_name](**arguments), key_path, type_name)
+
+
+def _construct(make, key_path: str, type_name: str) -> Space:
     try:
-        return SPACE_TYPES[type_name](**arguments)
-    except TypeError as error:
+        return make()
+    except (TypeError, ValueError) as error:
         raise SpaceError(f"{key_path}: bad arguments for space {type_name!r}: {error}") from None
