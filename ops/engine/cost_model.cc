@@ -1,0 +1,130 @@
+// Op metrics, cost keys and graph pricing (see cost_model.h).
+#include "engine/cost_model.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "engine/errors.h"
+#include "engine/hash.h"
+#include "engine/op_registry.h"
+
+namespace xflow {
+
+OpMetrics ComputeOpMetrics(const Graph& graph, int32_t index, const std::vector<bool>& constant) {
+  const Op& op = graph.op(index);
+  OpMetrics metrics;
+  if (op.IsLeaf() || constant[static_cast<size_t>(index)]) return metrics;
+  const OpContext context = OpContext::Of(graph, op, static_cast<int32_t>(op.outputs.size()));
+  if (op.type == kOpaqueOp) {
+    metrics.bytes = DefaultBytes(context, op.outputs);
+    metrics.kernel_launches = 1;
+    return metrics;
+  }
+  const OpDefinition* definition = FindOpDefinition(op.type);
+  if (definition == nullptr || !definition->needs_kernel) return metrics;
+  metrics.flops = definition->flops ? definition->flops(context, op.outputs) : 0;
+  metrics.bytes = definition->bytes ? definition->bytes(context, op.outputs) : DefaultBytes(context, op.outputs);
+  metrics.kernel_launches = 1;
+  return metrics;
+}
+
+namespace {
+
+// Long or binary strings (an opaque op's NodeProto) enter keys as a hash so
+// keys stay printable and short enough for a JSON cache.
+std::string KeyText(const ParamValue& value) {
+  if (KindOf(value) == ParamKind::kString) {
+    const std::string& text = std::get<std::string>(value);
+    const bool printable = text.size() <= 64 && std::all_of(text.begin(), text.end(), [](char c) {
+                             return c >= 0x20 && c < 0x7f && c != '"';
+                           });
+    if (!printable) {
+      char buffer[24];
+      std::snprintf(buffer, sizeof(buffer), "#%016llx", static_cast<unsigned long long>(HashString(text)));
+      return buffer;
+    }
+  }
+  return ParamValueToString(value);
+}
+
+}  // namespace
+
+std::string CostKey(const Graph& graph, int32_t index, const std::vector<bool>& constant) {
+  const Op& op = graph.op(index);
+  std::string key = op.type;
+  key += "(";
+  for (size_t i = 0; i < op.inputs.size(); ++i) {
+    const Edge& edge = op.inputs[i];
+    if (i) key += ",";
+    if (edge.IsMissing()) {
+      key += "-";
+      continue;
+    }
+    key += TensorTypeToString(graph.TypeOf(edge));
+    if (constant[static_cast<size_t>(edge.op)]) key += "w";
+    if (const IntList* values = graph.IntValuesOf(edge)) key += "=" + ShapeToString(*values);
+  }
+  key += ")->" + std::to_string(op.outputs.size());
+  if (op.type == kOpaqueOp) {
+    // Opaque outputs are not implied by the inputs, so they join the key.
+    for (const TensorType& output : op.outputs) key += "," + TensorTypeToString(output);
+  }
+  key += "{";
+  bool first = true;
+  for (const auto& [name, value] : op.params) {
+    if (!first) key += ",";
+    first = false;
+    key += name + "=" + KeyText(value);
+  }
+  return key + "}";
+}
+
+void CostTable::Set(const std::string& cost_key, double runtime_ms) {
+  if (!(runtime_ms >= 0)) {
+    throw CostError("measured runtime for cost key '" + cost_key + "' must be a number >= 0 ms, got " +
+                    std::to_string(runtime_ms));
+  }
+  runtime_ms_[cost_key] = runtime_ms;
+}
+
+const double* CostTable::Find(const std::string& cost_key) const {
+  auto found = runtime_ms_.find(cost_key);
+  return found == runtime_ms_.end() ? nullptr : &found->second;
+}
+
+GraphCost ComputeCost(const Graph& graph, const CostTable* table, const DeviceProfile* analytic) {
+  if (table == nullptr && analytic == nullptr) throw CostError("pricing a graph needs a cost table or a device profile");
+  const std::vector<bool> constant = graph.ConstantOps();
+  GraphCost cost;
+  for (int32_t index = 0; index < graph.NumOps(); ++index) {
+    const Op& op = graph.op(index);
+    if (op.type == kInputOp || op.type == kWeightOp) continue;
+    OpCost record;
+    record.op_index = index;
+    record.metrics = ComputeOpMetrics(graph, index, constant);
+    record.cost_key = CostKey(graph, index, constant);
+    if (record.metrics.kernel_launches > 0) {
+      const double* measured = table ? table->Find(record.cost_key) : nullptr;
+      if (measured != nullptr) {
+        record.runtime_ms = *measured;
+      } else if (analytic != nullptr) {
+        const double compute_ms = record.metrics.flops / analytic->peak_flops_per_second * 1e3;
+        const double memory_ms = record.metrics.bytes / analytic->bandwidth_bytes_per_second * 1e3;
+        record.runtime_ms = std::max(compute_ms, memory_ms) +
+                            static_cast<double>(record.metrics.kernel_launches) * analytic->launch_overhead_ms;
+      } else {
+        throw CostError(op.Describe() + ": cost key '" + record.cost_key +
+                        "' is missing from the measured cost table (" + std::to_string(table->size()) +
+                        " entries); measure it first or allow the analytic fallback");
+      }
+    }
+    cost.runtime_ms += record.runtime_ms;
+    cost.flops += record.metrics.flops;
+    cost.mem_access_bytes += record.metrics.bytes;
+    cost.kernel_launches += record.metrics.kernel_launches;
+    cost.ops.push_back(std::move(record));
+  }
+  return cost;
+}
+
+}  // namespace xflow

@@ -1,0 +1,78 @@
+// The cost model: per-op metrics, cost keys and graph cost.
+//
+//   OpMetrics     FLOPs, bytes moved and kernel launches of one op.
+//   CostKey       the canonical text that identifies an op configuration for
+//                 cost lookup: type, input types (weight / constant values),
+//                 output arity and parameters.
+//   CostTable     measured runtimes (ms) by cost key, filled from Python.
+//   OpCost        one op's record in a cost breakdown.
+//   GraphCost     totals (runtime_ms, flops, mem_access_bytes,
+//                 kernel_launches) plus the per-op breakdown.
+//   ComputeCost   prices a graph from a table, the analytic roofline, or a
+//                 table with analytic fallback.
+//
+// Decisions: Input, Weight and Constant ops, metadata ops (Identity, Dropout,
+// Reshape, Flatten, Squeeze, Unsqueeze) and ops whose inputs are all
+// constant (foldable before run time) cost nothing: 0 FLOPs, 0 bytes, 0
+// launches, 0 ms. Every other op is one kernel launch. Bytes moved are the
+// inputs read plus the outputs written (weights included), with op-specific
+// refinements (Gather/Slice/Split read only what they copy). Opaque ops
+// count their bytes and one launch but 0 FLOPs (unknown). The analytic
+// runtime of a launched op is max(flops / peak, bytes / bandwidth) plus the
+// device's launch overhead.
+#ifndef RLGRAPH_XFLOW_ENGINE_COST_MODEL_H_
+#define RLGRAPH_XFLOW_ENGINE_COST_MODEL_H_
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/device_profiles.h"
+#include "engine/graph.h"
+
+namespace xflow {
+
+struct OpMetrics {
+  double flops = 0;
+  double bytes = 0;
+  int64_t kernel_launches = 0;
+};
+
+// constant[i] as returned by Graph::ConstantOps.
+OpMetrics ComputeOpMetrics(const Graph& graph, int32_t index, const std::vector<bool>& constant);
+std::string CostKey(const Graph& graph, int32_t index, const std::vector<bool>& constant);
+
+class CostTable {
+ public:
+  void Set(const std::string& cost_key, double runtime_ms);
+  const double* Find(const std::string& cost_key) const;
+  size_t size() const { return runtime_ms_.size(); }
+
+ private:
+  std::unordered_map<std::string, double> runtime_ms_;
+};
+
+struct OpCost {
+  int32_t op_index = 0;
+  std::string cost_key;
+  OpMetrics metrics;
+  double runtime_ms = 0;
+};
+
+struct GraphCost {
+  double runtime_ms = 0;
+  double flops = 0;
+  double mem_access_bytes = 0;
+  int64_t kernel_launches = 0;
+  std::vector<OpCost> ops;  // every op but Input and Weight, in graph order
+};
+
+// table: measured runtimes, may be null. analytic: the roofline profile,
+// may be null. A launched op is priced from the table when its key is there,
+// else from the roofline when a profile is given; otherwise CostError names
+// the op and its key. At least one of the two must be given.
+GraphCost ComputeCost(const Graph& graph, const CostTable* table, const DeviceProfile* analytic);
+
+}  // namespace xflow
+
+#endif  // RLGRAPH_XFLOW_ENGINE_COST_MODEL_H_

@@ -1,0 +1,118 @@
+// Hash primitives and the canonical graph hash (Graph::Hash, Graph::OpHashes).
+//
+// An op's hash depends only on content: its type, its parameters (in name
+// order), its output arity and, for each input, the hash of the producing op
+// and the output index read. Leaves (Input/Weight/Constant) hash their name,
+// dtype and shape (and int_values); opaque ops also hash their stored output
+// types, which nothing else determines. Op names and insertion order never
+// enter, so two graphs built in different orders hash equal.
+// The graph hash combines the sorted multiset of all op hashes (dead ops
+// count too) with the graph outputs' hashes in output order.
+#include "engine/hash.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "engine/graph.h"
+
+namespace xflow {
+
+uint64_t MixHash(uint64_t value) {
+  value += 0x9e3779b97f4a7c15ULL;
+  value = (value ^ (value >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  value = (value ^ (value >> 27)) * 0x94d049bb133111ebULL;
+  return value ^ (value >> 31);
+}
+
+uint64_t CombineHash(uint64_t seed, uint64_t value) { return MixHash(seed * 0x100000001b3ULL ^ MixHash(value)); }
+
+uint64_t HashBytes(const char* data, size_t size) {
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < size; ++i) {
+    hash ^= static_cast<unsigned char>(data[i]);
+    hash *= 0x100000001b3ULL;
+  }
+  return MixHash(hash ^ size);
+}
+
+namespace {
+
+uint64_t HashParamValue(const ParamValue& value) {
+  uint64_t hash = static_cast<uint64_t>(value.index());
+  switch (KindOf(value)) {
+    case ParamKind::kInt:
+      return CombineHash(hash, static_cast<uint64_t>(std::get<int64_t>(value)));
+    case ParamKind::kFloat: {
+      uint64_t bits = 0;
+      const double number = std::get<double>(value);
+      std::memcpy(&bits, &number, sizeof(bits));
+      return CombineHash(hash, bits);
+    }
+    case ParamKind::kIntList:
+      for (int64_t item : std::get<IntList>(value)) hash = CombineHash(hash, static_cast<uint64_t>(item));
+      return CombineHash(hash, std::get<IntList>(value).size());
+    case ParamKind::kFloatList:
+      for (double item : std::get<FloatList>(value)) {
+        uint64_t bits = 0;
+        std::memcpy(&bits, &item, sizeof(bits));
+        hash = CombineHash(hash, bits);
+      }
+      return CombineHash(hash, std::get<FloatList>(value).size());
+    case ParamKind::kString:
+      return CombineHash(hash, HashString(std::get<std::string>(value)));
+  }
+  return hash;
+}
+
+uint64_t HashTensorType(const TensorType& type) {
+  uint64_t hash = static_cast<uint64_t>(type.dtype);
+  for (int64_t dim : type.shape) hash = CombineHash(hash, static_cast<uint64_t>(dim));
+  return CombineHash(hash, type.shape.size());
+}
+
+constexpr uint64_t kMissingInputHash = 0x6d697373696e6721ULL;
+
+}  // namespace
+
+std::vector<uint64_t> Graph::OpHashes() const {
+  std::vector<uint64_t> hashes(ops_.size());
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    const Op& current = *ops_[i];
+    uint64_t hash = HashString(current.type);
+    for (const auto& [key, value] : current.params) {
+      hash = CombineHash(CombineHash(hash, HashString(key)), HashParamValue(value));
+    }
+    if (current.IsLeaf()) {
+      hash = CombineHash(CombineHash(hash, HashString(current.name)), HashTensorType(current.outputs[0]));
+    } else {
+      for (const Edge& edge : current.inputs) {
+        hash = CombineHash(hash, edge.IsMissing()
+                                     ? kMissingInputHash
+                                     : CombineHash(hashes[static_cast<size_t>(edge.op)], static_cast<uint64_t>(edge.output)));
+      }
+      hash = CombineHash(hash, current.outputs.size());
+      if (current.type == kOpaqueOp) {
+        for (const TensorType& output : current.outputs) hash = CombineHash(hash, HashTensorType(output));
+      }
+    }
+    hashes[i] = hash;
+  }
+  return hashes;
+}
+
+uint64_t Graph::Hash() const {
+  const std::vector<uint64_t> op_hashes = OpHashes();
+  std::vector<uint64_t> sorted = op_hashes;
+  std::sort(sorted.begin(), sorted.end());
+  uint64_t hash = HashString("xflow-graph");
+  for (uint64_t op_hash : sorted) hash = CombineHash(hash, op_hash);
+  hash = CombineHash(hash, sorted.size());
+  for (const GraphOutput& output : outputs_) {
+    hash = CombineHash(hash, CombineHash(op_hashes[static_cast<size_t>(output.edge.op)],
+                                         static_cast<uint64_t>(output.edge.output)));
+  }
+  return CombineHash(hash, outputs_.size());
+}
+
+}  // namespace xflow

@@ -1,0 +1,124 @@
+"""Running ONNX models in onnxruntime on the CPU, and timing them.
+
+Holds:
+  import_onnxruntime: imports onnxruntime without letting it write to $HOME.
+  create_cpu_session: an InferenceSession on CPUExecutionProvider with every
+    graph optimisation on, from a ModelProto, serialized bytes or a file path.
+  median_latencies_ms: median wall times of several calls timed in turns after warm-up.
+  median_latency_ms: the same for one call.
+  numpy_dtype: the numpy dtype for an onnxruntime type string ("tensor(float)").
+
+onnxruntime 1.2x+ writes a telemetry device id under
+~/.cache/Microsoft/DeveloperTools on import unless ORT_DISABLE_TELEMETRY is
+set; the project promises not to write to $HOME, so onnxruntime is imported
+here, lazily, with that variable defaulted to "1" (a caller's own setting wins).
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from types import ModuleType
+from typing import Callable, Sequence
+
+import numpy as np
+import onnx
+
+_ONNXRUNTIME_TYPES = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(float16)": np.float16,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(int16)": np.int16,
+    "tensor(int8)": np.int8,
+    "tensor(uint8)": np.uint8,
+    "tensor(bool)": np.bool_,
+}
+
+
+def import_onnxruntime() -> ModuleType:
+    """Imports onnxruntime with its telemetry (and so its $HOME writes) off by default."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime
+
+    return onnxruntime
+
+
+def numpy_dtype(onnxruntime_type: str, where: str) -> type:
+    """Maps an onnxruntime type string to a numpy dtype.
+
+    Args:
+        onnxruntime_type: e.g. "tensor(float)".
+        where: what carries the type, for the error message.
+
+    Raises:
+        ValueError: a type this project does not feed (strings, sequences...).
+    """
+    if onnxruntime_type not in _ONNXRUNTIME_TYPES:
+        raise ValueError(f"{where}: type {onnxruntime_type} is not supported; expected one of {sorted(_ONNXRUNTIME_TYPES)}")
+    return _ONNXRUNTIME_TYPES[onnxruntime_type]
+
+
+def create_cpu_session(model: onnx.ModelProto | bytes | str | os.PathLike):
+    """Creates an onnxruntime InferenceSession on the CPU with ORT_ENABLE_ALL.
+
+    Args:
+        model: a ModelProto, its serialized bytes, or a path to an .onnx file
+            (a path also finds external weight files next to it).
+
+    Returns:
+        onnxruntime.InferenceSession.
+    """
+    onnxruntime = import_onnxruntime()
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if isinstance(model, onnx.ModelProto):
+        model = model.SerializeToString()
+    elif isinstance(model, os.PathLike):
+        model = os.fspath(model)
+    return onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def median_latencies_ms(calls: Sequence[Callable[[], object]], runs: int, warmup: int) -> list[float]:
+    """Median milliseconds of each call over `runs` timed rounds, after `warmup` untimed rounds.
+
+    The calls take turns within every round, so a slow spell of the machine
+    (another process, frequency scaling) hits all of them alike instead of
+    whichever happened to be timed during it.
+
+    Args:
+        calls: calls with no arguments, e.g. `lambda: session.run(None, feeds)`.
+        runs: number of timed rounds (at least 1).
+        warmup: number of untimed rounds first (at least 0): the first runs pay
+            for memory-arena growth and kernel selection.
+
+    Returns:
+        One median in milliseconds per call, in the order given.
+
+    Raises:
+        ValueError: runs < 1 or warmup < 0.
+    """
+    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+        raise ValueError(f"runs must be an int >= 1, found {runs!r}")
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup must be an int >= 0, found {warmup!r}")
+    for _ in range(warmup):
+        for call in calls:
+            call()
+    timings: list[list[float]] = [[] for _ in calls]
+    for _ in range(runs):
+        for call, call_timings in zip(calls, timings):
+            start = time.perf_counter_ns()
+            call()
+            call_timings.append((time.perf_counter_ns() - start) / 1e6)
+    return [statistics.median(call_timings) for call_timings in timings]
+
+
+def median_latency_ms(call: Callable[[], object], runs: int, warmup: int) -> float:
+    """Median milliseconds of `runs` timed calls of `call` after `warmup` untimed ones.
+
+    Raises:
+        ValueError: runs < 1 or warmup < 0.
+    """
+    return median_latencies_ms([call], runs, warmup)[0]
