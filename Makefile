@@ -4,7 +4,7 @@
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-NATIVE_SOURCES := $(wildcard ops/engine/*.cc ops/engine/*.h ops/bindings/*.cc)
+NATIVE_SOURCES := $(wildcard ops/engine/*.cc ops/engine/*.h ops/bindings/*.cc ops/tf/*.cc)
 # Quiet TF start-up for the CLI; tests set their own environment in conftest.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 

@@ -1,0 +1,47 @@
+"""The TF custom ops over the engine, loaded from the library the install built.
+
+Functions in this file:
+  load_library: loads `_xflow_tf_ops` (built from ops/tf/*.cc) once.
+  xflow_cost: the analytic cost model as a TF op on serialized graphs; works
+    eagerly and inside tf.function.
+
+The kernels are thin: they deserialize engine graphs (XflowGraph.to_bytes())
+and call the same C++ code as the pybind11 module.
+"""
+from __future__ import annotations
+
+import glob
+import os
+
+_LIBRARY = None
+
+
+def load_library():
+    """Loads the custom-op library (once) and returns its op module."""
+    global _LIBRARY
+    if _LIBRARY is None:
+        from rlgraph_xflow.tf_runtime import load_tensorflow
+
+        tf = load_tensorflow()
+        candidates = sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_xflow_tf_ops*.so")))
+        if not candidates:
+            raise ImportError(
+                "the TF custom-op library _xflow_tf_ops is not built; run `make setup` "
+                "(or `pip install --no-build-isolation -e .`) to build it"
+            )
+        _LIBRARY = tf.load_op_library(candidates[0])
+    return _LIBRARY
+
+
+def xflow_cost(graphs, device: str = "h100"):
+    """Prices serialized engine graphs with the analytic cost model.
+
+    Args:
+        graphs: a string tensor (any shape) of engine graph bytes.
+        device: an analytic device profile ("h100", "v100", "rtx2070", "cpu").
+
+    Returns:
+        (runtime_ms, flops, mem_access_bytes, kernel_launches), each shaped
+        like `graphs` (float64, float64, float64, int64).
+    """
+    return tuple(load_library().xflow_cost(graph=graphs, device=device))
