@@ -1,0 +1,98 @@
+"""Reward functions of the graph-optimisation environment (dissertation 3.2.4).
+
+Classes and functions in this file:
+  CostMetrics: the four cost metrics of a graph at one step.
+  IncrementalReward: r_t = RT(t-1) - RT(t), the runtime saved by the step.
+  WeightedReward: r_t = alpha * (RT(t-1) - RT(t)) + beta * (M(t-1) - M(t)),
+    M being memory accesses; the dissertation found alpha=0.8, beta=0.2 best.
+  REWARDS / reward_from_spec: the registry a YAML `reward: {type: ...}` uses.
+
+Both rewards can be normalised by the initial graph's metrics
+(`normalize: true`), which makes rewards comparable across graphs whose
+runtimes differ by orders of magnitude; memory accesses are then normalised
+by the initial memory accesses, so alpha and beta weigh relative savings.
+Without normalisation the memory term is in MB so it is on the scale of the
+runtime term in ms. An invalid action is rewarded `invalid_reward` (-100 by
+default) by the environment, not by these functions.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from rlgraph_xflow.core.registry import Registry, SpecError
+
+REWARDS = Registry("reward")
+BYTES_PER_MEGABYTE = 1e6
+
+
+@dataclasses.dataclass(frozen=True)
+class CostMetrics:
+    runtime_ms: float
+    flops: float
+    mem_access_bytes: float
+    kernel_launches: int
+
+
+class Reward:
+    """Base class: turns the metrics before and after a step into a reward.
+
+    Args:
+        normalize: divide by the initial graph's metrics (set by `reset`).
+    """
+
+    def __init__(self, normalize: bool = False, key_path: str = "reward"):
+        if not isinstance(normalize, bool):
+            raise SpecError(f"{key_path}.normalize", f"expected true or false, got {normalize!r}")
+        self.normalize = normalize
+        self.initial: CostMetrics | None = None
+
+    def reset(self, initial: CostMetrics) -> None:
+        """Remembers the episode's initial metrics (used to normalise)."""
+        if self.normalize and (initial.runtime_ms <= 0 or initial.mem_access_bytes <= 0):
+            raise ValueError(f"cannot normalise rewards by a graph with runtime {initial.runtime_ms} ms and {initial.mem_access_bytes} bytes")
+        self.initial = initial
+
+    def _runtime_saved(self, before: CostMetrics, after: CostMetrics) -> float:
+        saved = before.runtime_ms - after.runtime_ms
+        return saved / self.initial.runtime_ms if self.normalize else saved
+
+    def _memory_saved(self, before: CostMetrics, after: CostMetrics) -> float:
+        saved = before.mem_access_bytes - after.mem_access_bytes
+        return saved / self.initial.mem_access_bytes if self.normalize else saved / BYTES_PER_MEGABYTE
+
+    def __call__(self, before: CostMetrics, after: CostMetrics) -> float:
+        raise NotImplementedError
+
+
+@REWARDS.register("incremental")
+class IncrementalReward(Reward):
+    """RT(t-1) - RT(t): the runtime the step saved."""
+
+    def __call__(self, before, after):
+        return float(self._runtime_saved(before, after))
+
+
+@REWARDS.register("weighted")
+class WeightedReward(Reward):
+    """alpha * runtime saved + beta * memory accesses saved.
+
+    Args:
+        alpha: weight of the runtime term.
+        beta: weight of the memory-access term.
+        normalize: see Reward.
+    """
+
+    def __init__(self, alpha: float = 0.8, beta: float = 0.2, normalize: bool = False, key_path: str = "reward"):
+        super().__init__(normalize, key_path)
+        for name, value in (("alpha", alpha), ("beta", beta)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise SpecError(f"{key_path}.{name}", f"expected a number, got {value!r}")
+        self.alpha, self.beta = float(alpha), float(beta)
+
+    def __call__(self, before, after):
+        return float(self.alpha * self._runtime_saved(before, after) + self.beta * self._memory_saved(before, after))
+
+
+def reward_from_spec(spec, key_path: str = "env.reward") -> Reward:
+    """Builds a reward from `"incremental"`, `{type: weighted, alpha: ..}` or an instance."""
+    return REWARDS.from_spec(spec, key_path, base=Reward)
