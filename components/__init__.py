@@ -1,7 +1,18 @@
 """Registered components that agents are composed of.
 
 Importing this package registers every component type, so YAML specs can
-name them. Sub-packages: layers (dense building blocks), heads (action
-distributions), policies (network + head).
+name them. Sub-packages: layers (dense building blocks), encoders (the graph
+network encoder), heads (action distributions and values), samplers (the
+two-stage xfer/location action), policies (network + head), losses (GAE,
+PPO), optimizers (Adam), memories (the PPO rollout buffer).
 """
-from rlgraph_xflow.components import heads, layers, policies  # noqa: F401  (registration)
+from rlgraph_xflow.components import (  # noqa: F401  (registration)
+    encoders,
+    heads,
+    layers,
+    losses,
+    memories,
+    optimizers,
+    policies,
+    samplers,
+)

@@ -45,7 +45,9 @@ class ComponentTest:
             api_name, inputs = call, ()
         else:
             api_name, inputs = call
-        if not isinstance(inputs, tuple):
+        # Only a plain tuple lists positional arguments: a namedtuple (e.g. a
+        # GraphsTuple) is one value.
+        if type(inputs) is not tuple:
             inputs = (inputs,)
         outputs = self.executor.execute(api_name, *inputs)
         if expected_outputs is not None:
