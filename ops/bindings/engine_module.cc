@@ -10,6 +10,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "bindings/bindings.h"
 #include "engine/cost_model.h"
 #include "engine/device_profiles.h"
 #include "engine/errors.h"
@@ -212,6 +213,8 @@ PYBIND11_MODULE(_engine, m) {
   py::register_exception<xflow::GraphError>(m, "GraphError", engine_error.ptr());
   py::register_exception<xflow::SerializationError>(m, "SerializationError", engine_error.ptr());
   py::register_exception<xflow::CostError>(m, "CostError", engine_error.ptr());
+  RegisterRuleBindings(m, engine_error);
+  RegisterSearchBindings(m);
 
   m.attr("MAX_INT_VALUES") = xflow::kMaxIntValues;
   m.def("supported_op_types", &xflow::SupportedOpTypes, "Every modelled ONNX op type, sorted.");

@@ -92,6 +92,12 @@ const double* CostTable::Find(const std::string& cost_key) const {
   return found == runtime_ms_.end() ? nullptr : &found->second;
 }
 
+double AnalyticRuntimeMs(const OpMetrics& metrics, const DeviceProfile& profile) {
+  const double compute_ms = metrics.flops / profile.peak_flops_per_second * 1e3;
+  const double memory_ms = metrics.bytes / profile.bandwidth_bytes_per_second * 1e3;
+  return std::max(compute_ms, memory_ms) + static_cast<double>(metrics.kernel_launches) * profile.launch_overhead_ms;
+}
+
 GraphCost ComputeCost(const Graph& graph, const CostTable* table, const DeviceProfile* analytic) {
   if (table == nullptr && analytic == nullptr) throw CostError("pricing a graph needs a cost table or a device profile");
   const std::vector<bool> constant = graph.ConstantOps();
@@ -108,10 +114,7 @@ GraphCost ComputeCost(const Graph& graph, const CostTable* table, const DevicePr
       if (measured != nullptr) {
         record.runtime_ms = *measured;
       } else if (analytic != nullptr) {
-        const double compute_ms = record.metrics.flops / analytic->peak_flops_per_second * 1e3;
-        const double memory_ms = record.metrics.bytes / analytic->bandwidth_bytes_per_second * 1e3;
-        record.runtime_ms = std::max(compute_ms, memory_ms) +
-                            static_cast<double>(record.metrics.kernel_launches) * analytic->launch_overhead_ms;
+        record.runtime_ms = AnalyticRuntimeMs(record.metrics, *analytic);
       } else {
         throw CostError(op.Describe() + ": cost key '" + record.cost_key +
                         "' is missing from the measured cost table (" + std::to_string(table->size()) +

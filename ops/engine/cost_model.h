@@ -72,6 +72,8 @@ struct GraphCost {
 // else from the roofline when a profile is given; otherwise CostError names
 // the op and its key. At least one of the two must be given.
 GraphCost ComputeCost(const Graph& graph, const CostTable* table, const DeviceProfile* analytic);
+// The roofline runtime of one launched op on a device profile.
+double AnalyticRuntimeMs(const OpMetrics& metrics, const DeviceProfile& profile);
 
 }  // namespace xflow
 

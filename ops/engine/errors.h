@@ -8,6 +8,10 @@
 //                       corrupt.
 //   CostError           the cost model cannot price a graph (unknown device
 //                       profile, a cost key missing from a measured table).
+//   RuleError           a rule file is malformed or a rule is invalid (names
+//                       the file, line and rule id).
+//   ApplyError          a substitution cannot be applied: an xfer id or
+//                       location id out of range, or a rewrite that fails.
 #ifndef RLGRAPH_XFLOW_ENGINE_ERRORS_H_
 #define RLGRAPH_XFLOW_ENGINE_ERRORS_H_
 
@@ -34,6 +38,16 @@ class SerializationError : public EngineError {
 class CostError : public EngineError {
  public:
   explicit CostError(const std::string& message) : EngineError(message) {}
+};
+
+class RuleError : public EngineError {
+ public:
+  explicit RuleError(const std::string& message) : EngineError(message) {}
+};
+
+class ApplyError : public EngineError {
+ public:
+  explicit ApplyError(const std::string& message) : EngineError(message) {}
 };
 
 }  // namespace xflow

@@ -9,6 +9,8 @@ namespace xflow {
 
 bool Op::IsLeaf() const { return type == kInputOp || type == kWeightOp || type == kConstantOp; }
 
+bool Op::IsGenerated() const { return type == kConstantOp && params.count(kGeneratedParam) > 0; }
+
 std::string Op::Describe() const { return "op '" + name + "' (" + type + ")"; }
 
 void Graph::CheckName(const std::string& name) const {
@@ -109,14 +111,28 @@ int32_t Graph::AddOp(const std::string& type, const std::string& name, Params pa
     throw GraphError(op.Describe() + ": use the dedicated Input/Weight/Constant/Opaque constructors for this kind");
   }
   CheckName(name);
-  const OpDefinition* definition = FindOpDefinition(type);
+  CheckInputs(op);
+  const OpContext context = OpContext::Of(*this, op, num_outputs);
+  std::vector<const TensorType*> input_types;
+  std::vector<const IntList*> int_values;
+  for (int32_t i = 0; i < context.NumInputs(); ++i) {
+    input_types.push_back(context.HasInput(i) ? &context.Input(i) : nullptr);
+    int_values.push_back(context.IntValuesOrNull(i));
+  }
+  op.outputs = InferOutputs(op, std::move(input_types), std::move(int_values), num_outputs);
+  FillOutputNames(op);
+  return Append(std::make_shared<const Op>(std::move(op)));
+}
+
+std::vector<TensorType> Graph::InferOutputs(const Op& op, std::vector<const TensorType*> input_types,
+                                            std::vector<const IntList*> int_values, int32_t num_outputs) {
+  const OpDefinition* definition = FindOpDefinition(op.type);
   if (definition == nullptr) {
     std::string supported;
     for (const std::string& known : SupportedOpTypes()) supported += (supported.empty() ? "" : ", ") + known;
-    throw GraphError(op.Describe() + ": unknown op type '" + type + "'; supported types: " + supported +
+    throw GraphError(op.Describe() + ": unknown op type '" + op.type + "'; supported types: " + supported +
                      " (load other ops as Opaque)");
   }
-  CheckInputs(op);
   const auto input_count = static_cast<int32_t>(op.inputs.size());
   if (input_count < definition->min_inputs || input_count > definition->max_inputs) {
     throw GraphError(op.Describe() + ": expected " + std::to_string(definition->min_inputs) + ".." +
@@ -127,17 +143,49 @@ int32_t Graph::AddOp(const std::string& type, const std::string& name, Params pa
                      std::to_string(definition->max_outputs) + " outputs, got " + std::to_string(num_outputs));
   }
   for (int32_t i = 0; i < definition->min_inputs; ++i) {
-    if (op.inputs[static_cast<size_t>(i)].IsMissing()) {
+    if (input_types[static_cast<size_t>(i)] == nullptr) {
       throw GraphError(op.Describe() + ": input " + std::to_string(i) + " is required but was omitted");
     }
   }
-  op.outputs = definition->infer(OpContext::Of(*this, op, num_outputs));
-  if (static_cast<int32_t>(op.outputs.size()) != num_outputs) {
-    throw GraphError(op.Describe() + ": shape inference produced " + std::to_string(op.outputs.size()) +
+  std::vector<TensorType> outputs =
+      definition->infer(OpContext(op, std::move(input_types), std::move(int_values), num_outputs));
+  if (static_cast<int32_t>(outputs.size()) != num_outputs) {
+    throw GraphError(op.Describe() + ": shape inference produced " + std::to_string(outputs.size()) +
                      " outputs but the op declares " + std::to_string(num_outputs));
   }
-  FillOutputNames(op);
-  return Append(std::make_shared<const Op>(std::move(op)));
+  return outputs;
+}
+
+Op Graph::GeneratedConstant(const std::string& name, const ParamValue& values, bool scalar) {
+  Op op;
+  op.type = kConstantOp;
+  op.name = name;
+  op.params[kGeneratedParam] = int64_t{1};
+  size_t count = 0;
+  if (KindOf(values) == ParamKind::kIntList) {
+    count = std::get<IntList>(values).size();
+    op.params[kIntValuesParam] = values;
+    op.outputs = {TensorType{DataType::kInt64, {}}};
+  } else if (KindOf(values) == ParamKind::kFloatList) {
+    count = std::get<FloatList>(values).size();
+    op.params[kFloatValuesParam] = values;
+    op.outputs = {TensorType{DataType::kFloat32, {}}};
+  } else {
+    throw GraphError(op.Describe() + ": a generated constant holds an int list or a float list, got " +
+                     ParamKindName(KindOf(values)));
+  }
+  if (scalar && count != 1) throw GraphError(op.Describe() + ": a scalar constant needs exactly one value, got " + std::to_string(count));
+  if (static_cast<int64_t>(count) > kMaxIntValues) {
+    throw GraphError(op.Describe() + ": generated constants hold at most " + std::to_string(kMaxIntValues) + " values");
+  }
+  if (!scalar) op.outputs[0].shape = {static_cast<int64_t>(count)};
+  op.output_names = {name};
+  return op;
+}
+
+int32_t Graph::AddGeneratedConstant(const std::string& name, const ParamValue& values, bool scalar) {
+  CheckName(name);
+  return Append(std::make_shared<const Op>(GeneratedConstant(name, values, scalar)));
 }
 
 int32_t Graph::AddOpaque(const std::string& name, const std::string& onnx_op_type, const std::string& domain,
@@ -166,6 +214,18 @@ int32_t Graph::AddCheckedOp(Op op) {
     if (!op.inputs.empty() || op.outputs.size() != 1) {
       throw GraphError(where + ": a leaf op needs 0 inputs and 1 output, got " + std::to_string(op.inputs.size()) +
                        " inputs and " + std::to_string(op.outputs.size()) + " outputs");
+    }
+    if (op.IsGenerated()) {
+      const bool scalar = op.outputs[0].shape.empty();
+      auto values = op.params.find(kIntValuesParam);
+      if (values == op.params.end()) values = op.params.find(kFloatValuesParam);
+      if (values == op.params.end() || op.params.size() != 2) {
+        throw GraphError(where + ": a generated constant needs exactly 'generated' and 'int_values' or 'float_values'");
+      }
+      CheckName(op.name);
+      Op rebuilt = GeneratedConstant(op.name, values->second, scalar);
+      if (rebuilt.outputs != op.outputs) throw GraphError(where + ": stored type differs from the generated constant's values");
+      return Append(std::make_shared<const Op>(std::move(rebuilt)));
     }
     const IntList* int_values = nullptr;
     auto found = op.params.find(kIntValuesParam);

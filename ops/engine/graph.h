@@ -19,6 +19,13 @@
 // through untouched). Weight and Constant ops with an integer dtype and at
 // most kMaxIntValues elements carry their values as the int-list parameter
 // "int_values", so shape inference can read Reshape shapes, Slice starts etc.
+//
+// Generated constants: a rewrite that needs a small new constant (Split
+// sizes, a Reshape shape, an epsilon) adds a Constant leaf carrying the
+// parameter "generated" = 1 and its values as "int_values" (int64) or
+// "float_values" (float32). Its data lives in the graph, not in the Python
+// weight store; it hashes by value, not by its (generated) name, so equal
+// graphs reached along different rewrite paths hash equal.
 #ifndef RLGRAPH_XFLOW_ENGINE_GRAPH_H_
 #define RLGRAPH_XFLOW_ENGINE_GRAPH_H_
 
@@ -38,6 +45,8 @@ inline constexpr const char* kConstantOp = "Constant";
 inline constexpr const char* kOpaqueOp = "Opaque";
 inline constexpr const char* kIntValuesParam = "int_values";
 inline constexpr int64_t kMaxIntValues = 64;
+inline constexpr const char* kFloatValuesParam = "float_values";
+inline constexpr const char* kGeneratedParam = "generated";
 
 struct Edge {
   int32_t op = -1;
@@ -56,6 +65,7 @@ struct Op {
   std::vector<std::string> output_names;
 
   bool IsLeaf() const;  // Input, Weight or Constant: no inputs, types given.
+  bool IsGenerated() const;  // a Constant made by a rewrite (see above)
   // "op 'conv1' (Conv)" — the prefix of every error about this op.
   std::string Describe() const;
 };
@@ -91,7 +101,26 @@ class Graph {
   // like AddOp/AddOpaque would and its stored output types must match the
   // inferred ones.
   int32_t AddCheckedOp(Op op);
+  // Adds a generated Constant (see above): values must be an int list
+  // (-> int64) or a float list (-> float32); scalar gives shape [] (one
+  // value) instead of [n].
+  int32_t AddGeneratedConstant(const std::string& name, const ParamValue& values, bool scalar);
   void SetOutputs(std::vector<GraphOutput> outputs);
+  // Appends an op without any check. Only for the rewriter, which builds
+  // ops that were checked against an equivalent graph: inputs must point to
+  // earlier ops, types must be right and the name must be new.
+  int32_t AppendTrusted(std::shared_ptr<const Op> op) { return Append(std::move(op)); }
+  // Replaces the graph outputs without checks (the rewriter's counterpart).
+  void SetOutputsTrusted(std::vector<GraphOutput> outputs) { outputs_ = std::move(outputs); }
+
+  // Checks an op against its definition (known type, input and output
+  // counts, required inputs present) and infers its output types from the
+  // given input types and constant int values (null where unknown). Used by
+  // AddOp and by the rewriter for ops not yet in a graph.
+  static std::vector<TensorType> InferOutputs(const Op& op, std::vector<const TensorType*> input_types,
+                                              std::vector<const IntList*> int_values, int32_t num_outputs);
+  // The Op a generated constant would be (AddGeneratedConstant's checks).
+  static Op GeneratedConstant(const std::string& name, const ParamValue& values, bool scalar);
 
   int32_t NumOps() const { return static_cast<int32_t>(ops_.size()); }
   const Op& op(int32_t index) const { return *ops_[static_cast<size_t>(index)]; }

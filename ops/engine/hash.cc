@@ -3,14 +3,15 @@
 // An op's hash depends only on content: its type, its parameters (in name
 // order), its output arity and, for each input, the hash of the producing op
 // and the output index read. Leaves (Input/Weight/Constant) hash their name,
-// dtype and shape (and int_values); opaque ops also hash their stored output
+// dtype and shape (and int_values); generated constants (graph.h) hash
+// their values but not their name. Opaque ops also hash their stored output
 // types, which nothing else determines. Op names and insertion order never
 // enter, so two graphs built in different orders hash equal.
-// The graph hash combines the sorted multiset of all op hashes (dead ops
-// count too) with the graph outputs' hashes in output order.
+// The graph hash combines the multiset of all op hashes (dead ops count
+// too) -- as a wrapping sum of the mixed op hashes, so a rewrite could update
+// it without re-sorting -- with the graph outputs' hashes in output order.
 #include "engine/hash.h"
 
-#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -83,7 +84,9 @@ std::vector<uint64_t> Graph::OpHashes() const {
     for (const auto& [key, value] : current.params) {
       hash = CombineHash(CombineHash(hash, HashString(key)), HashParamValue(value));
     }
-    if (current.IsLeaf()) {
+    if (current.IsGenerated()) {
+      hash = CombineHash(hash, HashTensorType(current.outputs[0]));
+    } else if (current.IsLeaf()) {
       hash = CombineHash(CombineHash(hash, HashString(current.name)), HashTensorType(current.outputs[0]));
     } else {
       for (const Edge& edge : current.inputs) {
@@ -103,11 +106,10 @@ std::vector<uint64_t> Graph::OpHashes() const {
 
 uint64_t Graph::Hash() const {
   const std::vector<uint64_t> op_hashes = OpHashes();
-  std::vector<uint64_t> sorted = op_hashes;
-  std::sort(sorted.begin(), sorted.end());
-  uint64_t hash = HashString("xflow-graph");
-  for (uint64_t op_hash : sorted) hash = CombineHash(hash, op_hash);
-  hash = CombineHash(hash, sorted.size());
+  uint64_t multiset = 0;
+  for (uint64_t op_hash : op_hashes) multiset += MixHash(op_hash ^ 0x5bd1e9955bd1e995ULL);
+  uint64_t hash = CombineHash(HashString("xflow-graph"), multiset);
+  hash = CombineHash(hash, op_hashes.size());
   for (const GraphOutput& output : outputs_) {
     hash = CombineHash(hash, CombineHash(op_hashes[static_cast<size_t>(output.edge.op)],
                                          static_cast<uint64_t>(output.edge.output)));

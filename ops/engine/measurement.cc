@@ -13,11 +13,18 @@ std::vector<MeasurementDescriptor> MeasurementDescriptors(const Graph& graph) {
   std::unordered_set<std::string> seen;
   for (int32_t index = 0; index < graph.NumOps(); ++index) {
     if (ComputeOpMetrics(graph, index, constant).kernel_launches == 0) continue;
-    std::string key = CostKey(graph, index, constant);
+    const std::string key = CostKey(graph, index, constant);
     if (!seen.insert(key).second) continue;
+    descriptors.push_back(MeasurementDescriptorOf(graph, index, constant));
+  }
+  return descriptors;
+}
+
+MeasurementDescriptor MeasurementDescriptorOf(const Graph& graph, int32_t index, const std::vector<bool>& constant) {
+  {
     const Op& op = graph.op(index);
     MeasurementDescriptor descriptor;
-    descriptor.cost_key = std::move(key);
+    descriptor.cost_key = CostKey(graph, index, constant);
     descriptor.op_index = index;
     if (op.type == kOpaqueOp) {
       descriptor.op_type = std::get<std::string>(op.params.at("onnx_op_type"));
@@ -25,6 +32,8 @@ std::vector<MeasurementDescriptor> MeasurementDescriptors(const Graph& graph) {
     } else {
       descriptor.op_type = op.type;
       descriptor.attributes = op.params;
+      // The fused activation is engine-only (see ops_conv.cc): time the Conv.
+      if (op.type == "Conv") descriptor.attributes.erase("activation");
     }
     for (size_t i = 0; i < op.inputs.size(); ++i) {
       const Edge& edge = op.inputs[i];
@@ -40,9 +49,8 @@ std::vector<MeasurementDescriptor> MeasurementDescriptors(const Graph& graph) {
       }
     }
     descriptor.num_outputs = static_cast<int32_t>(op.outputs.size());
-    descriptors.push_back(std::move(descriptor));
+    return descriptor;
   }
-  return descriptors;
 }
 
 }  // namespace xflow

@@ -25,6 +25,8 @@ struct MeasurementDescriptor {
 };
 
 std::vector<MeasurementDescriptor> MeasurementDescriptors(const Graph& graph);
+// The descriptor of one op (constant as returned by Graph::ConstantOps).
+MeasurementDescriptor MeasurementDescriptorOf(const Graph& graph, int32_t index, const std::vector<bool>& constant);
 
 }  // namespace xflow
 

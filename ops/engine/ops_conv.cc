@@ -1,5 +1,13 @@
 // Conv: N-d grouped, strided, dilated, padded convolution with optional bias.
 //
+// Fused activation: the engine-only string parameter "activation" (absent by
+// default; the only value is "relu") makes the op Relu(Conv(...)), produced
+// by the conv+relu fusion rule. It is one kernel: FLOPs and bytes are those
+// of the conv alone (the activation runs in the conv's epilogue, as cuDNN
+// and oneDNN fuse it). ONNX Conv has no such attribute, so export writes it
+// back as a Conv node followed by a Relu node (onnxruntime fuses them again)
+// and measurement descriptors time the plain Conv.
+//
 // FLOPs count a multiply-add as 2: 2 * N * M * prod(output spatial) *
 // (C / group) * prod(kernel), plus one add per output element for the bias.
 #include "engine/op_registry.h"
@@ -14,6 +22,10 @@ std::vector<TensorType> InferConv(const OpContext& context) {
   if (data.shape.size() < 3) context.Fail("input X must be N x C x spatial..., got " + ShapeToString(data.shape));
   if (weight.shape.size() != data.shape.size()) {
     context.Fail("weight W " + ShapeToString(weight.shape) + " must have the rank of X " + ShapeToString(data.shape));
+  }
+  const std::string activation = context.String("activation", "");
+  if (context.HasParam("activation") && activation != "relu") {
+    context.Fail("parameter 'activation' must be \"relu\" (or absent), got \"" + activation + "\"");
   }
   const int64_t group = context.Int("group", 1);
   const int64_t channels = data.shape[1];

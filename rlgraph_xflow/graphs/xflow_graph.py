@@ -128,6 +128,16 @@ class XflowGraph:
         self.ir_version = int(ir_version)
         self.source = source
 
+    def with_engine(self, engine: _engine.Graph) -> "XflowGraph":
+        """A new XflowGraph over `engine` sharing this graph's weights and ONNX metadata.
+
+        The weight store is shared on purpose: rewrites never change weight
+        data (new weights are ops over weight leaves).
+        """
+        derived = XflowGraph(engine, {}, self.opset_imports, self.ir_version, self.source)
+        derived.weights = self.weights
+        return derived
+
     def hash(self) -> int:
         """Canonical 64-bit content hash of the computation (see ops/engine/hash.cc)."""
         return self.engine.hash()

@@ -1,0 +1,13 @@
+// Registration hooks of the binding files: engine_module.cc defines the
+// module and calls each of these to add one concept's classes and functions.
+#ifndef RLGRAPH_XFLOW_BINDINGS_BINDINGS_H_
+#define RLGRAPH_XFLOW_BINDINGS_BINDINGS_H_
+
+#include <pybind11/pybind11.h>
+
+// Rules, locations, apply (rules_module.cc).
+void RegisterRuleBindings(pybind11::module_& module, const pybind11::object& engine_error);
+// Greedy and backtracking search (search_module.cc).
+void RegisterSearchBindings(pybind11::module_& module);
+
+#endif  // RLGRAPH_XFLOW_BINDINGS_BINDINGS_H_

@@ -1,0 +1,103 @@
+// Python face of the search baselines: _engine.greedy and
+// _engine.backtracking. Registered into _engine by engine_module.cc.
+//
+// Cost sources: with neither cost_table nor measure, the analytic roofline
+// of `device`; otherwise the table ({cost_key: ms}), then measure(descriptor)
+// -> ms for keys the table lacks, then -- only when fallback_to_analytic --
+// the roofline; a key nothing can price raises CostError.
+#include <pybind11/functional.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "bindings/bindings.h"
+#include "engine/errors.h"
+#include "engine/search.h"
+
+namespace py = pybind11;
+
+namespace {
+
+struct CostSources {
+  xflow::CostTable table;
+  bool has_table = false;
+  xflow::SearchCost::Measure measure;
+  const xflow::DeviceProfile* profile = nullptr;
+};
+
+CostSources MakeSources(const std::string& device, const std::optional<std::map<std::string, double>>& cost_table,
+                        const py::object& measure, bool fallback_to_analytic) {
+  CostSources sources;
+  if (cost_table) {
+    sources.has_table = true;
+    for (const auto& [key, runtime] : *cost_table) sources.table.Set(key, runtime);
+  }
+  if (!measure.is_none()) {
+    if (!PyCallable_Check(measure.ptr())) throw xflow::CostError("measure must be callable(descriptor) -> ms or None");
+    sources.measure = [measure](const xflow::MeasurementDescriptor& descriptor) {
+      py::dict entry;
+      entry["cost_key"] = descriptor.cost_key;
+      entry["op_index"] = descriptor.op_index;
+      entry["op_type"] = descriptor.op_type;
+      entry["domain"] = descriptor.domain;
+      py::list shapes;
+      py::list dtypes;
+      for (const xflow::TensorType& type : descriptor.input_types) {
+        shapes.append(py::cast(type.shape));
+        dtypes.append(type.dtype == xflow::DataType::kUndefined ? std::string() : xflow::DataTypeName(type.dtype));
+      }
+      entry["input_shapes"] = shapes;
+      entry["input_dtypes"] = dtypes;
+      entry["input_is_weight"] = py::cast(descriptor.input_is_weight);
+      py::dict constants;
+      for (const auto& [input_index, values] : descriptor.constant_int_inputs) constants[py::int_(input_index)] = values;
+      entry["constant_int_inputs"] = constants;
+      entry["num_outputs"] = descriptor.num_outputs;
+      py::dict attributes;
+      for (const auto& [key, value] : descriptor.attributes) {
+        std::visit([&](const auto& item) { attributes[py::str(key)] = py::cast(item); }, value);
+      }
+      entry["attributes"] = attributes;
+      return measure(entry).cast<double>();
+    };
+  }
+  if ((!sources.has_table && !sources.measure) || fallback_to_analytic) sources.profile = &xflow::GetDeviceProfile(device);
+  return sources;
+}
+
+py::tuple ToTuple(xflow::SearchResult result) {
+  return py::make_tuple(std::move(result.best), result.applied, result.initial_cost_ms, result.final_cost_ms, result.seconds,
+                        result.explored);
+}
+
+}  // namespace
+
+void RegisterSearchBindings(py::module_& module) {
+  module.def(
+      "greedy",
+      [](const xflow::Graph& graph, const xflow::RuleLibrary& library, const std::string& device,
+         const std::optional<std::map<std::string, double>>& cost_table, const py::object& measure, bool fallback_to_analytic,
+         int32_t max_locations, int32_t max_steps) {
+        CostSources sources = MakeSources(device, cost_table, measure, fallback_to_analytic);
+        xflow::SearchCost cost(sources.has_table ? &sources.table : nullptr, sources.measure, sources.profile);
+        return ToTuple(xflow::GreedySearch(graph, library, cost, max_locations, max_steps));
+      },
+      py::arg("graph"), py::arg("library"), py::arg("device") = "h100", py::arg("cost_table") = py::none(),
+      py::arg("measure") = py::none(), py::arg("fallback_to_analytic") = false,
+      py::arg("max_locations") = xflow::kDefaultMaxLocations, py::arg("max_steps") = 100000,
+      "Greedy descent: apply the location that lowers the runtime most until none does. Returns (best graph, "
+      "applied rule ids, initial ms, final ms, seconds, explored graphs).");
+  module.def(
+      "backtracking",
+      [](const xflow::Graph& graph, const xflow::RuleLibrary& library, double alpha, int32_t budget, const std::string& device,
+         const std::optional<std::map<std::string, double>>& cost_table, const py::object& measure, bool fallback_to_analytic,
+         int32_t max_locations) {
+        CostSources sources = MakeSources(device, cost_table, measure, fallback_to_analytic);
+        xflow::SearchCost cost(sources.has_table ? &sources.table : nullptr, sources.measure, sources.profile);
+        return ToTuple(xflow::BacktrackingSearch(graph, library, cost, alpha, budget, max_locations));
+      },
+      py::arg("graph"), py::arg("library"), py::arg("alpha") = 1.05, py::arg("budget") = 1000, py::arg("device") = "h100",
+      py::arg("cost_table") = py::none(), py::arg("measure") = py::none(), py::arg("fallback_to_analytic") = false,
+      py::arg("max_locations") = xflow::kDefaultMaxLocations,
+      "TASO's cost-based backtracking search. Returns (best graph, applied rule ids, initial ms, final ms, seconds, "
+      "explored graphs).");
+}

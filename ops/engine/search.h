@@ -1,0 +1,77 @@
+// Search baselines over the substitution rules: greedy descent and TASO's
+// cost-based backtracking (Jia et al. 2019, "TASO: Optimizing Deep Learning
+// Computation with Automatic Generation of Graph Substitutions", Alg. 2).
+//
+//   SearchCost     prices graphs for search: runtime (ms) per op from a
+//                  measured table, a measuring callback for keys the table
+//                  lacks, and/or the analytic roofline; caches per op by the
+//                  op's content hash (which fixes its type, parameters,
+//                  input types and constness), so a graph that differs from
+//                  an earlier one in a few ops costs a few cache misses.
+//   SearchResult   best graph, the rule ids applied to reach it (in order),
+//                  initial and final runtime, wall seconds, graphs explored.
+//   GreedySearch   repeatedly applies the single location that lowers the
+//                  runtime most, until none lowers it.
+//   BacktrackingSearch  priority queue by runtime; a popped graph counts
+//                  against the budget; each of its rewrites is generated,
+//                  deduplicated by graph hash and queued when its runtime is
+//                  below alpha * best. Queued entries keep only (parent,
+//                  xfer, location, runtime), not the graph, so memory stays
+//                  small; the graph is rebuilt when the entry is popped.
+#ifndef RLGRAPH_XFLOW_ENGINE_SEARCH_H_
+#define RLGRAPH_XFLOW_ENGINE_SEARCH_H_
+
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/cost_model.h"
+#include "engine/device_profiles.h"
+#include "engine/graph.h"
+#include "engine/measurement.h"
+#include "engine/rule.h"
+#include "engine/substitution.h"
+
+namespace xflow {
+
+class SearchCost {
+ public:
+  using Measure = std::function<double(const MeasurementDescriptor&)>;
+
+  // At least one source: a table, a measure callback, or an analytic
+  // profile. A launched op is priced from the table, else by measure(),
+  // else by the roofline; with none of them applicable, CostError.
+  SearchCost(const CostTable* table, Measure measure, const DeviceProfile* analytic);
+
+  double RuntimeMs(const Graph& graph);
+  int64_t cache_size() const { return static_cast<int64_t>(runtime_by_op_hash_.size()); }
+
+ private:
+  const CostTable* table_;
+  Measure measure_;
+  const DeviceProfile* analytic_;
+  std::unordered_map<uint64_t, double> runtime_by_op_hash_;
+  std::unordered_map<std::string, double> measured_by_key_;
+};
+
+struct SearchResult {
+  Graph best;
+  std::vector<std::string> applied;
+  double initial_cost_ms = 0;
+  double final_cost_ms = 0;
+  double seconds = 0;
+  int64_t explored = 0;
+};
+
+// max_steps bounds the number of rewrites applied.
+SearchResult GreedySearch(const Graph& graph, const RuleLibrary& library, SearchCost& cost,
+                          int32_t max_locations = kDefaultMaxLocations, int32_t max_steps = 100000);
+
+// alpha >= 1 (TASO's default 1.05); budget >= 1 graphs popped.
+SearchResult BacktrackingSearch(const Graph& graph, const RuleLibrary& library, SearchCost& cost, double alpha = 1.05,
+                                int32_t budget = 1000, int32_t max_locations = kDefaultMaxLocations);
+
+}  // namespace xflow
+
+#endif  // RLGRAPH_XFLOW_ENGINE_SEARCH_H_

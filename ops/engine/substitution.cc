@@ -1,0 +1,649 @@
+// The matcher, rewrite planning, location listing and apply (see
+// substitution.h for the validity, order and dedup rules).
+#include "engine/substitution.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <queue>
+#include <unordered_set>
+
+#include "engine/errors.h"
+#include "engine/hash.h"
+#include "engine/op_registry.h"
+
+namespace xflow {
+
+// ------------------------------------------------------------------ GraphIndex
+
+GraphIndex::GraphIndex(const Graph& graph) : graph_(graph) {
+  const auto count = static_cast<size_t>(graph.NumOps());
+  consumers_.resize(count);
+  use_count_.assign(count, 0);
+  for (int32_t i = 0; i < graph.NumOps(); ++i) {
+    const Op& op = graph.op(i);
+    ops_by_type_[op.type].push_back(i);
+    for (size_t position = 0; position < op.inputs.size(); ++position) {
+      const Edge& edge = op.inputs[position];
+      if (edge.IsMissing()) continue;
+      consumers_[static_cast<size_t>(edge.op)].emplace_back(i, static_cast<int32_t>(position));
+      ++use_count_[static_cast<size_t>(edge.op)];
+    }
+  }
+  for (const GraphOutput& output : graph.outputs()) ++use_count_[static_cast<size_t>(output.edge.op)];
+  constant_ = graph.ConstantOps();
+  op_hashes_ = graph.OpHashes();
+}
+
+const std::vector<int32_t>& GraphIndex::OpsOfType(const std::string& type) const {
+  static const std::vector<int32_t> kNone;
+  auto found = ops_by_type_.find(type);
+  return found == ops_by_type_.end() ? kNone : found->second;
+}
+
+bool GraphIndex::IsGraphOutput(const Edge& edge) const {
+  for (const GraphOutput& output : graph_.outputs()) {
+    if (output.edge == edge) return true;
+  }
+  return false;
+}
+
+namespace {
+
+// ------------------------------------------------------------------ scope
+
+// Rule expressions evaluated on a (complete) match.
+class MatchScope : public ExpressionScope {
+ public:
+  MatchScope(const Rule& rule, const GraphIndex& index, const std::vector<int32_t>& ops, const std::vector<Edge>& variables)
+      : rule_(rule), index_(index), ops_(ops), variables_(variables) {}
+
+  Value Param(const std::string& op, const std::string& param) const override {
+    const Params& params = ParamsOf(op);
+    auto found = params.find(param);
+    return found == params.end() ? Value::Absent() : Value::FromParam(found->second);
+  }
+  const Params& ParamsOf(const std::string& op) const override {
+    const int32_t source = rule_.FindSourceOp(op);
+    if (source < 0) throw RuleError(rule_.Where() + ": '" + op + "' is not a source op");
+    return index_.graph().op(ops_[static_cast<size_t>(source)]).params;
+  }
+  const TensorType& Type(const TensorName& tensor) const override { return index_.graph().TypeOf(EdgeOf(tensor)); }
+  bool IsConstant(const TensorName& tensor) const override {
+    return index_.constant()[static_cast<size_t>(EdgeOf(tensor).op)];
+  }
+  const IntList* IntValues(const TensorName& tensor) const override { return index_.graph().IntValuesOf(EdgeOf(tensor)); }
+
+ private:
+  Edge EdgeOf(const TensorName& tensor) const {
+    const int32_t source = rule_.FindSourceOp(tensor.name);
+    if (source >= 0) {
+      const Op& op = index_.graph().op(ops_[static_cast<size_t>(source)]);
+      if (tensor.output < 0 || tensor.output >= static_cast<int32_t>(op.outputs.size())) {
+        throw RuleError(rule_.Where() + ": '" + tensor.name + ":" + std::to_string(tensor.output) + "' does not exist");
+      }
+      return Edge{ops_[static_cast<size_t>(source)], tensor.output};
+    }
+    const int32_t variable = rule_.FindVariable(tensor.name);
+    if (variable < 0) throw RuleError(rule_.Where() + ": unknown tensor '" + tensor.name + "'");
+    return variables_[static_cast<size_t>(variable)];
+  }
+
+  const Rule& rule_;
+  const GraphIndex& index_;
+  const std::vector<int32_t>& ops_;
+  const std::vector<Edge>& variables_;
+};
+
+bool Contains(const std::vector<int32_t>& items, int32_t value) {
+  return std::find(items.begin(), items.end(), value) != items.end();
+}
+
+std::string HexSuffix(uint64_t value) {
+  char buffer[16];
+  std::snprintf(buffer, sizeof(buffer), "%06llx", static_cast<unsigned long long>(value & 0xffffff));
+  return buffer;
+}
+
+// ------------------------------------------------------------------ planning
+
+// Turns a complete, constraint-satisfying match into a Rewrite, or returns
+// nothing when the match is not a valid location.
+std::optional<Rewrite> PlanRewrite(const Rule& rule, int32_t xfer, const GraphIndex& index, Match match) {
+  const Graph& graph = index.graph();
+  const std::vector<int32_t>& matched = match.ops;
+  for (const Edge& variable : match.variables) {
+    if (Contains(matched, variable.op)) return std::nullopt;
+  }
+  auto mapping_of = [&](int32_t source_op, int32_t output) -> const OutputMapping* {
+    for (const OutputMapping& mapping : rule.maps) {
+      if (mapping.source_op == source_op && mapping.source_output == output) return &mapping;
+    }
+    return nullptr;
+  };
+  // Matched outputs used outside the pattern must be mapped.
+  for (size_t k = 0; k < matched.size(); ++k) {
+    const auto source_op = static_cast<int32_t>(k);
+    for (const auto& [consumer, position] : index.Consumers(matched[k])) {
+      if (Contains(matched, consumer)) continue;
+      const int32_t output = graph.op(consumer).inputs[static_cast<size_t>(position)].output;
+      if (mapping_of(source_op, output) == nullptr) return std::nullopt;
+    }
+    for (const GraphOutput& output : graph.outputs()) {
+      if (output.edge.op == matched[k] && mapping_of(source_op, output.edge.output) == nullptr) return std::nullopt;
+    }
+  }
+  // A variable computed downstream of a matched op would close a cycle.
+  const int32_t first_matched = *std::min_element(matched.begin(), matched.end());
+  std::vector<int32_t> stack;
+  std::unordered_set<int32_t> visited;
+  for (const Edge& variable : match.variables) {
+    if (variable.op > first_matched) stack.push_back(variable.op);
+  }
+  while (!stack.empty()) {
+    const int32_t current = stack.back();
+    stack.pop_back();
+    if (Contains(matched, current)) return std::nullopt;
+    if (!visited.insert(current).second) continue;
+    for (const Edge& edge : graph.op(current).inputs) {
+      if (!edge.IsMissing() && edge.op >= first_matched) stack.push_back(edge.op);
+    }
+  }
+
+  Rewrite rewrite;
+  rewrite.xfer = xfer;
+  uint64_t key = CombineHash(HashString(rule.id), static_cast<uint64_t>(xfer));
+  for (int32_t op : matched) key = CombineHash(key, index.op_hashes()[static_cast<size_t>(op)]);
+  for (const Edge& variable : match.variables) {
+    key = CombineHash(CombineHash(key, index.op_hashes()[static_cast<size_t>(variable.op)]), static_cast<uint64_t>(variable.output));
+  }
+  rewrite.key = key;
+
+  const MatchScope scope(rule, index, match.ops, match.variables);
+  std::vector<int32_t> target_index(rule.target.size(), -1);
+  const std::string name_suffix = HexSuffix(key);
+  auto unique_name = [&](const std::string& base) {
+    std::string name = base;
+    for (int suffix = 1; graph.FindOp(name) >= 0; ++suffix) name = base + "_" + std::to_string(suffix);
+    return name;
+  };
+  // Resolves a target input, appending a generated constant when it is one.
+  auto resolve = [&](const TargetInput& input, NewOp& consumer) {
+    RewriteInput resolved;
+    if (input.kind == TargetInput::Kind::kVariable) {
+      const Edge edge = match.variables[static_cast<size_t>(input.index)];
+      resolved = RewriteInput{false, edge.op, edge.output};
+      consumer.input_types.push_back(graph.TypeOf(edge));
+      const IntList* values = graph.IntValuesOf(edge);
+      consumer.input_int_values.push_back(values ? std::optional<IntList>(*values) : std::nullopt);
+      consumer.input_constant.push_back(index.constant()[static_cast<size_t>(edge.op)]);
+    } else {
+      int32_t local = 0;
+      if (input.kind == TargetInput::Kind::kTargetOp) {
+        local = target_index[static_cast<size_t>(input.index)];
+      } else {
+        const Value value = Evaluate(input.value, scope);
+        const bool is_int = input.kind == TargetInput::Kind::kIntConstant;
+        ParamValue values;
+        bool scalar = !value.IsList();
+        if (is_int) {
+          if (value.kind == Value::Kind::kInt) values = IntList{value.integer};
+          else if (value.kind == Value::Kind::kIntList) values = value.ints;
+          else throw RuleError(rule.Where() + ": int64(...) needs an int or int list, got " + value.KindName());
+        } else {
+          if (value.kind == Value::Kind::kIntList) values = FloatList(value.ints.begin(), value.ints.end());
+          else if (value.kind == Value::Kind::kFloatList) values = value.floats;
+          else if (value.kind == Value::Kind::kInt) values = FloatList{static_cast<double>(value.integer)};
+          else if (value.kind == Value::Kind::kFloat) values = FloatList{value.number};
+          else throw RuleError(rule.Where() + ": float32(...) needs a number or list, got " + value.KindName());
+        }
+        NewOp constant;
+        constant.op = Graph::GeneratedConstant(
+            unique_name(rule.id + ".constant" + std::to_string(rewrite.new_ops.size()) + "_" + name_suffix), values, scalar);
+        constant.constant = true;
+        local = static_cast<int32_t>(rewrite.new_ops.size());
+        rewrite.new_ops.push_back(std::move(constant));
+      }
+      const NewOp& producer = rewrite.new_ops[static_cast<size_t>(local)];
+      resolved = RewriteInput{true, local, input.output};
+      consumer.input_types.push_back(producer.op.outputs[static_cast<size_t>(input.output)]);
+      auto values = producer.op.params.find(kIntValuesParam);
+      consumer.input_int_values.push_back(
+          producer.op.IsGenerated() && values != producer.op.params.end() ? std::optional<IntList>(std::get<IntList>(values->second))
+                                                                           : std::nullopt);
+      consumer.input_constant.push_back(producer.constant);
+    }
+    consumer.inputs.push_back(resolved);
+  };
+
+  try {
+    for (size_t t = 0; t < rule.target.size(); ++t) {
+      const TargetOp& target = rule.target[t];
+      NewOp built;
+      built.op.type = target.type;
+      built.op.name = unique_name(rule.id + "." + target.name + "_" + name_suffix);
+      if (target.copy_from >= 0) built.op.params = graph.op(matched[static_cast<size_t>(target.copy_from)]).params;
+      for (const TargetParam& param : target.params) {
+        if (param.remove) {
+          built.op.params.erase(param.key);
+          continue;
+        }
+        const Value value = Evaluate(param.value, scope);
+        if (value.IsAbsent()) {
+          built.op.params.erase(param.key);
+        } else {
+          built.op.params[param.key] = value.ToParam(rule.Where() + " target op '" + target.name + "' parameter '" + param.key + "'");
+        }
+      }
+      for (const TargetInput& input : target.inputs) resolve(input, built);
+      built.op.inputs.assign(built.inputs.size(), Edge{0, 0});
+      std::vector<const TensorType*> types;
+      std::vector<const IntList*> int_values;
+      for (size_t i = 0; i < built.inputs.size(); ++i) {
+        types.push_back(&built.input_types[i]);
+        int_values.push_back(built.input_int_values[i] ? &*built.input_int_values[i] : nullptr);
+      }
+      built.op.outputs = Graph::InferOutputs(built.op, types, int_values, target.num_outputs);
+      for (int32_t k = 0; k < target.num_outputs; ++k) built.op.output_names.push_back(built.op.name + ":" + std::to_string(k));
+      built.constant = !built.inputs.empty() &&
+                       std::all_of(built.input_constant.begin(), built.input_constant.end(), [](bool value) { return value; });
+      target_index[t] = static_cast<int32_t>(rewrite.new_ops.size());
+      rewrite.new_ops.push_back(std::move(built));
+    }
+  } catch (const GraphError&) {
+    // The target does not type-check on this match (a shape the constraints
+    // did not rule out): not a location.
+    return std::nullopt;
+  }
+
+  for (const OutputMapping& mapping : rule.maps) {
+    const Edge old_edge{matched[static_cast<size_t>(mapping.source_op)], mapping.source_output};
+    RewriteInput replacement;
+    const TensorType* type = nullptr;
+    if (mapping.target.kind == TargetInput::Kind::kVariable) {
+      const Edge edge = match.variables[static_cast<size_t>(mapping.target.index)];
+      replacement = RewriteInput{false, edge.op, edge.output};
+      type = &graph.TypeOf(edge);
+    } else {
+      const int32_t local = target_index[static_cast<size_t>(mapping.target.index)];
+      replacement = RewriteInput{true, local, mapping.target.output};
+      type = &rewrite.new_ops[static_cast<size_t>(local)].op.outputs[static_cast<size_t>(mapping.target.output)];
+    }
+    if (*type != graph.TypeOf(old_edge)) return std::nullopt;
+    rewrite.replacements.emplace_back(old_edge, replacement);
+  }
+
+  // Removed ops: the matched ones plus whatever only they (transitively) used.
+  std::unordered_map<int32_t, int32_t> uses;
+  auto use_of = [&](int32_t op) -> int32_t& {
+    auto found = uses.find(op);
+    if (found == uses.end()) found = uses.emplace(op, index.UseCount(op)).first;
+    return found->second;
+  };
+  for (const NewOp& built : rewrite.new_ops) {
+    for (const RewriteInput& input : built.inputs) {
+      if (!input.is_new) ++use_of(input.index);
+    }
+  }
+  for (const auto& [old_edge, replacement] : rewrite.replacements) {
+    if (!replacement.is_new) ++use_of(replacement.index);
+  }
+  std::vector<int32_t> pending(matched.begin(), matched.end());
+  std::vector<int32_t> removed;
+  while (!pending.empty()) {
+    const int32_t current = pending.back();
+    pending.pop_back();
+    removed.push_back(current);
+    for (const Edge& edge : graph.op(current).inputs) {
+      if (edge.IsMissing() || Contains(matched, edge.op)) continue;
+      int32_t& remaining = use_of(edge.op);
+      if (--remaining == 0 && graph.op(edge.op).type != kInputOp) pending.push_back(edge.op);
+    }
+  }
+  std::sort(removed.begin(), removed.end());
+  removed.erase(std::unique(removed.begin(), removed.end()), removed.end());
+  rewrite.removed = std::move(removed);
+  rewrite.match = std::move(match);
+  return rewrite;
+}
+
+// ------------------------------------------------------------------ matching
+
+class Matcher {
+ public:
+  Matcher(const Rule& rule, int32_t xfer, const GraphIndex& index, int32_t limit, std::vector<Rewrite>& results)
+      : rule_(rule), xfer_(xfer), index_(index), graph_(index.graph()), limit_(limit), results_(results),
+        assigned_(rule.source.size(), -1), swapped_(rule.source.size(), false),
+        variables_(rule.variables.size(), Edge{-1, 0}) {}
+
+  void Run() { Place(0); }
+
+ private:
+  bool Done() const { return limit_ >= 0 && static_cast<int32_t>(results_.size()) >= limit_; }
+
+  // Graph input position read by pattern input `input` of placed op `k`.
+  size_t Position(int32_t k, size_t input) const { return swapped_[static_cast<size_t>(k)] ? 1 - input : input; }
+
+  void Place(size_t depth) {
+    if (Done()) return;
+    if (depth == rule_.match_order.size()) {
+      Complete();
+      return;
+    }
+    const int32_t k = rule_.match_order[depth];
+    const SourceOp& pattern = rule_.source[static_cast<size_t>(k)];
+    // Producer of a placed op's input: a single candidate.
+    for (size_t p = 0; p < rule_.source.size(); ++p) {
+      if (assigned_[p] < 0) continue;
+      const SourceOp& consumer = rule_.source[p];
+      for (size_t i = 0; i < consumer.inputs.size(); ++i) {
+        if (consumer.inputs[i].op != k) continue;
+        const Edge& edge = graph_.op(assigned_[p]).inputs[Position(static_cast<int32_t>(p), i)];
+        if (edge.IsMissing() || edge.output != consumer.inputs[i].output) return;
+        Try(depth, k, edge.op);
+        return;
+      }
+    }
+    // Consumer of a placed op's output or of a bound variable.
+    for (const SourceInput& input : pattern.inputs) {
+      int32_t producer = -1;
+      if (input.op >= 0 && assigned_[static_cast<size_t>(input.op)] >= 0) producer = assigned_[static_cast<size_t>(input.op)];
+      if (input.op < 0 && variables_[static_cast<size_t>(input.variable)].op >= 0) producer = variables_[static_cast<size_t>(input.variable)].op;
+      if (producer < 0) continue;
+      int32_t previous = -1;
+      for (const auto& [consumer, position] : index_.Consumers(producer)) {
+        // An op reading the producer twice is listed twice; try it once.
+        if (consumer == previous) continue;
+        previous = consumer;
+        Try(depth, k, consumer);
+        if (Done()) return;
+      }
+      return;
+    }
+    for (int32_t candidate : index_.OpsOfType(pattern.type)) {
+      Try(depth, k, candidate);
+      if (Done()) return;
+    }
+  }
+
+  void Try(size_t depth, int32_t k, int32_t candidate) {
+    const SourceOp& pattern = rule_.source[static_cast<size_t>(k)];
+    const Op& op = graph_.op(candidate);
+    if (op.type != pattern.type || op.inputs.size() != pattern.inputs.size() ||
+        static_cast<int32_t>(op.outputs.size()) != pattern.num_outputs || Contains(assigned_, candidate)) {
+      return;
+    }
+    for (const ParamRequirement& requirement : pattern.params) {
+      auto found = op.params.find(requirement.key);
+      if (requirement.absent ? found != op.params.end() : (found == op.params.end() || !(found->second == requirement.value))) return;
+    }
+    const int orders = pattern.commutative && !(op.inputs[0] == op.inputs[1]) ? 2 : 1;
+    for (int order = 0; order < orders; ++order) {
+      assigned_[static_cast<size_t>(k)] = candidate;
+      swapped_[static_cast<size_t>(k)] = order == 1;
+      std::vector<int32_t> newly_bound;
+      if (Consistent(k, newly_bound)) Place(depth + 1);
+      for (int32_t variable : newly_bound) variables_[static_cast<size_t>(variable)] = Edge{-1, 0};
+      assigned_[static_cast<size_t>(k)] = -1;
+      swapped_[static_cast<size_t>(k)] = false;
+      if (Done()) return;
+    }
+  }
+
+  // Checks op k's edges against placed ops and bound variables, binding new
+  // variables (recorded in newly_bound so the caller can undo them).
+  bool Consistent(int32_t k, std::vector<int32_t>& newly_bound) {
+    const SourceOp& pattern = rule_.source[static_cast<size_t>(k)];
+    const int32_t candidate = assigned_[static_cast<size_t>(k)];
+    const Op& op = graph_.op(candidate);
+    for (size_t i = 0; i < pattern.inputs.size(); ++i) {
+      const SourceInput& input = pattern.inputs[i];
+      const Edge& edge = op.inputs[Position(k, i)];
+      if (edge.IsMissing()) return false;
+      if (input.op >= 0) {
+        const int32_t producer = assigned_[static_cast<size_t>(input.op)];
+        if (producer >= 0 && !(edge == Edge{producer, input.output})) return false;
+        continue;
+      }
+      Edge& bound = variables_[static_cast<size_t>(input.variable)];
+      if (bound.op >= 0) {
+        if (!(bound == edge)) return false;
+      } else {
+        bound = edge;
+        newly_bound.push_back(input.variable);
+      }
+    }
+    // Placed consumers of op k checked their edge to k lazily: check now.
+    for (size_t p = 0; p < rule_.source.size(); ++p) {
+      if (assigned_[p] < 0 || static_cast<int32_t>(p) == k) continue;
+      const SourceOp& consumer = rule_.source[p];
+      for (size_t i = 0; i < consumer.inputs.size(); ++i) {
+        if (consumer.inputs[i].op != k) continue;
+        const Edge& edge = graph_.op(assigned_[p]).inputs[Position(static_cast<int32_t>(p), i)];
+        if (!(edge == Edge{candidate, consumer.inputs[i].output})) return false;
+      }
+    }
+    return true;
+  }
+
+  void Complete() {
+    const MatchScope scope(rule_, index_, assigned_, variables_);
+    for (const Expr& constraint : rule_.constraints) {
+      try {
+        const Value value = Evaluate(constraint, scope);
+        if (value.kind != Value::Kind::kBool) {
+          throw RuleError(rule_.Where() + ": constraint '" + constraint.text + "' gives " + value.KindName() + ", not a bool");
+        }
+        if (!value.boolean) return;
+      } catch (const RuleError&) {
+        // An expression that cannot be evaluated on this match (an axis out
+        // of range, a parameter of the wrong kind) means the rule does not
+        // apply here; rule bugs are caught by the examples at load time.
+        return;
+      }
+    }
+    Match match;
+    match.ops = assigned_;
+    match.variables = variables_;
+    std::optional<Rewrite> rewrite;
+    try {
+      rewrite = PlanRewrite(rule_, xfer_, index_, std::move(match));
+    } catch (const RuleError&) {
+      return;
+    }
+    if (rewrite) results_.push_back(std::move(*rewrite));
+  }
+
+  const Rule& rule_;
+  int32_t xfer_;
+  const GraphIndex& index_;
+  const Graph& graph_;
+  int32_t limit_;
+  std::vector<Rewrite>& results_;
+  std::vector<int32_t> assigned_;
+  std::vector<bool> swapped_;
+  std::vector<Edge> variables_;
+};
+
+}  // namespace
+
+std::vector<Rewrite> FindRewrites(const Rule& rule, int32_t xfer, const GraphIndex& index, int32_t limit) {
+  std::vector<Rewrite> results;
+  Matcher(rule, xfer, index, limit, results).Run();
+  return results;
+}
+
+// ------------------------------------------------------------------ apply
+
+Graph ApplyRewrite(const Graph& graph, const Rewrite& rewrite) {
+  const int32_t old_count = graph.NumOps();
+  const auto new_count = static_cast<int32_t>(rewrite.new_ops.size());
+  std::vector<bool> removed(static_cast<size_t>(old_count), false);
+  for (int32_t op : rewrite.removed) removed[static_cast<size_t>(op)] = true;
+  // Node ids: old ops keep their index, new op j is old_count + j.
+  auto node_of = [&](const RewriteInput& input) { return input.is_new ? old_count + input.index : input.index; };
+  // Resolves an old edge through the replacements: (node, output).
+  auto resolve_old = [&](const Edge& edge) -> std::pair<int32_t, int32_t> {
+    if (edge.IsMissing() || !removed[static_cast<size_t>(edge.op)]) return {edge.op, edge.output};
+    for (const auto& [old_edge, replacement] : rewrite.replacements) {
+      if (old_edge == edge) return {node_of(replacement), replacement.output};
+    }
+    throw ApplyError("rewrite of xfer " + std::to_string(rewrite.xfer) + " removes op #" + std::to_string(edge.op) +
+                     " but leaves a reader of its output " + std::to_string(edge.output) + " unmapped");
+  };
+  const auto total = static_cast<size_t>(old_count + new_count);
+  std::vector<std::vector<std::pair<int32_t, int32_t>>> inputs(total);
+  std::vector<std::vector<int32_t>> consumers(total);
+  std::vector<int32_t> waiting(total, 0);
+  for (int32_t i = 0; i < old_count; ++i) {
+    if (removed[static_cast<size_t>(i)]) continue;
+    for (const Edge& edge : graph.op(i).inputs) inputs[static_cast<size_t>(i)].push_back(resolve_old(edge));
+  }
+  for (int32_t j = 0; j < new_count; ++j) {
+    for (const RewriteInput& input : rewrite.new_ops[static_cast<size_t>(j)].inputs) {
+      inputs[static_cast<size_t>(old_count + j)].emplace_back(node_of(input), input.output);
+    }
+  }
+  for (size_t node = 0; node < total; ++node) {
+    if (node < static_cast<size_t>(old_count) && removed[node]) continue;
+    for (const auto& [producer, output] : inputs[node]) {
+      if (producer < 0) continue;
+      consumers[static_cast<size_t>(producer)].push_back(static_cast<int32_t>(node));
+      ++waiting[node];
+    }
+  }
+  // Kahn's algorithm, smallest sort key first: old ops keep their relative
+  // order; new ops sit where the first matched op was.
+  const int32_t anchor = *std::min_element(rewrite.match.ops.begin(), rewrite.match.ops.end());
+  auto sort_key = [&](int32_t node) -> std::pair<int32_t, int32_t> {
+    return node < old_count ? std::make_pair(node, -1) : std::make_pair(anchor, node - old_count);
+  };
+  using Entry = std::pair<std::pair<int32_t, int32_t>, int32_t>;
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> ready;
+  for (size_t node = 0; node < total; ++node) {
+    if (node < static_cast<size_t>(old_count) && removed[node]) continue;
+    if (waiting[node] == 0) ready.emplace(sort_key(static_cast<int32_t>(node)), static_cast<int32_t>(node));
+  }
+  std::vector<int32_t> new_index(total, -1);
+  Graph result;
+  while (!ready.empty()) {
+    const int32_t node = ready.top().second;
+    ready.pop();
+    const auto position = static_cast<int32_t>(result.NumOps());
+    new_index[static_cast<size_t>(node)] = position;
+    std::vector<Edge> edges;
+    for (const auto& [producer, output] : inputs[static_cast<size_t>(node)]) {
+      edges.push_back(producer < 0 ? Edge{-1, 0} : Edge{new_index[static_cast<size_t>(producer)], output});
+    }
+    if (node < old_count) {
+      const std::shared_ptr<const Op>& original = graph.shared_op(node);
+      if (position == node && edges == original->inputs) {
+        result.AppendTrusted(original);
+      } else {
+        auto copy = std::make_shared<Op>(*original);
+        copy->inputs = std::move(edges);
+        result.AppendTrusted(std::move(copy));
+      }
+    } else {
+      auto created = std::make_shared<Op>(rewrite.new_ops[static_cast<size_t>(node - old_count)].op);
+      created->inputs = std::move(edges);
+      result.AppendTrusted(std::move(created));
+    }
+    for (int32_t consumer : consumers[static_cast<size_t>(node)]) {
+      if (--waiting[static_cast<size_t>(consumer)] == 0) ready.emplace(sort_key(consumer), consumer);
+    }
+  }
+  if (result.NumOps() != old_count + new_count - static_cast<int32_t>(rewrite.removed.size())) {
+    throw ApplyError("rewrite of xfer " + std::to_string(rewrite.xfer) + " would create a cycle; the location is invalid");
+  }
+  std::vector<GraphOutput> outputs;
+  for (const GraphOutput& output : graph.outputs()) {
+    const auto [producer, index] = resolve_old(output.edge);
+    outputs.push_back(GraphOutput{Edge{new_index[static_cast<size_t>(producer)], index}, output.name});
+  }
+  result.SetOutputsTrusted(std::move(outputs));
+  return result;
+}
+
+// ------------------------------------------------------------------ locations
+
+std::vector<std::vector<std::vector<int32_t>>> Locations::Descriptors() const {
+  std::vector<std::vector<std::vector<int32_t>>> descriptors(rewrites.size());
+  for (size_t i = 0; i < rewrites.size(); ++i) {
+    for (const Rewrite& rewrite : rewrites[i]) descriptors[i].push_back(rewrite.match.ops);
+  }
+  return descriptors;
+}
+
+namespace {
+
+void CheckMaxLocations(int32_t max_locations) {
+  if (max_locations < 1) throw ApplyError("max_locations must be >= 1, got " + std::to_string(max_locations));
+}
+
+std::vector<Rewrite> SortedUniqueRewrites(const Rule& rule, int32_t xfer, const GraphIndex& index, int32_t max_locations) {
+  std::vector<Rewrite> found = FindRewrites(rule, xfer, index);
+  std::sort(found.begin(), found.end(), [](const Rewrite& a, const Rewrite& b) {
+    if (a.match.ops != b.match.ops) return a.match.ops < b.match.ops;
+    return a.match.variables.size() < b.match.variables.size() ||
+           (a.match.variables.size() == b.match.variables.size() &&
+            std::lexicographical_compare(a.match.variables.begin(), a.match.variables.end(), b.match.variables.begin(),
+                                         b.match.variables.end(), [](const Edge& x, const Edge& y) {
+                                           return x.op != y.op ? x.op < y.op : x.output < y.output;
+                                         }));
+  });
+  std::vector<Rewrite> kept;
+  std::unordered_map<uint64_t, std::vector<size_t>> kept_by_key;
+  std::unordered_map<size_t, uint64_t> result_hash;  // kept index -> result hash, computed on demand
+  for (Rewrite& rewrite : found) {
+    if (static_cast<int32_t>(kept.size()) >= max_locations) break;
+    auto& same_key = kept_by_key[rewrite.key];
+    bool duplicate = false;
+    if (!same_key.empty()) {
+      const uint64_t hash = ApplyRewrite(index.graph(), rewrite).Hash();
+      for (size_t other : same_key) {
+        auto cached = result_hash.find(other);
+        if (cached == result_hash.end()) cached = result_hash.emplace(other, ApplyRewrite(index.graph(), kept[other]).Hash()).first;
+        if (cached->second == hash) duplicate = true;
+      }
+      if (!duplicate) result_hash.emplace(kept.size(), hash);
+    }
+    if (duplicate) continue;
+    same_key.push_back(kept.size());
+    kept.push_back(std::move(rewrite));
+  }
+  return kept;
+}
+
+}  // namespace
+
+Locations FindLocations(const RuleLibrary& library, const Graph& graph, int32_t max_locations, int32_t only_xfer) {
+  CheckMaxLocations(max_locations);
+  const GraphIndex index(graph);
+  Locations locations;
+  locations.counts.assign(static_cast<size_t>(library.size()), 0);
+  locations.rewrites.resize(static_cast<size_t>(library.size()));
+  for (int32_t xfer = 0; xfer < library.size(); ++xfer) {
+    if (only_xfer >= 0 && xfer != only_xfer) continue;
+    locations.rewrites[static_cast<size_t>(xfer)] = SortedUniqueRewrites(library.rule(xfer), xfer, index, max_locations);
+    locations.counts[static_cast<size_t>(xfer)] = static_cast<int32_t>(locations.rewrites[static_cast<size_t>(xfer)].size());
+  }
+  return locations;
+}
+
+Graph ApplyLocation(const RuleLibrary& library, const Graph& graph, int32_t xfer, int32_t location, int32_t max_locations) {
+  if (xfer < 0 || xfer >= library.size()) {
+    throw ApplyError("xfer id " + std::to_string(xfer) + " is out of range: the library has " + std::to_string(library.size()) +
+                     " xfers (valid ids 0.." + std::to_string(library.size() - 1) + ")");
+  }
+  CheckMaxLocations(max_locations);
+  const Locations locations = FindLocations(library, graph, max_locations, xfer);
+  const int32_t count = locations.counts[static_cast<size_t>(xfer)];
+  if (location < 0 || location >= count) {
+    throw ApplyError("location " + std::to_string(location) + " of xfer " + std::to_string(xfer) + " ('" + library.rule(xfer).id +
+                     "') is out of range: it has " + std::to_string(count) + " locations in this graph" +
+                     (count ? " (valid 0.." + std::to_string(count - 1) + ")" : ""));
+  }
+  return ApplyRewrite(graph, locations.rewrites[static_cast<size_t>(xfer)][static_cast<size_t>(location)]);
+}
+
+}  // namespace xflow
