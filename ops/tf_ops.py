@@ -45,3 +45,37 @@ def xflow_cost(graphs, device: str = "h100"):
         like `graphs` (float64, float64, float64, int64).
     """
     return tuple(load_library().xflow_cost(graph=graphs, device=device))
+
+
+def _rules_path(rules) -> str:
+    if rules is None:
+        from rlgraph_xflow.graphs.substitutions import RULES_DIR
+
+        return RULES_DIR
+    return os.fspath(rules)
+
+
+def xflow_observe(graph, rules=None, device: str = "h100", max_locations: int = 200) -> dict:
+    """The environment's observation of one serialized graph, as TF ops.
+
+    Returns:
+        A dict with the GraphsTuple fields (nodes, edges, senders, receivers,
+        globals, n_node, n_edge), xfer_tuples, location_masks, xfer_mask, and
+        runtime_ms, flops, mem_access_bytes, kernel_launches.
+    """
+    outputs = load_library().xflow_observe(graph=graph, rules=_rules_path(rules), device=device, max_locations=max_locations)
+    names = ("nodes", "edges", "senders", "receivers", "globals", "n_node", "n_edge", "xfer_tuples", "location_masks",
+             "xfer_mask", "runtime_ms", "flops", "mem_access_bytes", "kernel_launches")
+    return dict(zip(names, outputs))
+
+
+def xflow_apply(graph, xfer, location, rules=None, device: str = "h100", max_locations: int = 200):
+    """Applies (xfer, location) to one serialized graph, as a TF op.
+
+    Returns:
+        (new_graph, valid, runtime_ms, flops, mem_access_bytes,
+        kernel_launches); an invalid pair returns the input graph and
+        valid=False.
+    """
+    return tuple(load_library().xflow_apply(graph=graph, xfer=xfer, location=location, rules=_rules_path(rules),
+                                            device=device, max_locations=max_locations))

@@ -12,6 +12,8 @@ import tempfile as _tempfile
 # set; keep $HOME clean by pointing it at a per-user temporary folder.
 _os.environ.setdefault("KERAS_HOME", _os.path.join(_tempfile.gettempdir(), f"rlgraph_xflow-keras-{_os.getuid()}"))
 
+# matplotlib caches fonts under ~/.cache/matplotlib unless MPLCONFIGDIR is set.
+_os.environ.setdefault("MPLCONFIGDIR", _os.path.join(_tempfile.gettempdir(), f"rlgraph_xflow-matplotlib-{_os.getuid()}"))
 # onnxruntime writes under ~/.cache on import unless its telemetry is off.
 _os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 

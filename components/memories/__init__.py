@@ -1,4 +1,4 @@
 """Memories: where experience is kept between acting and learning."""
-from rlgraph_xflow.components.memories.rollout_buffer import RolloutBuffer, concatenate_graphs
+from rlgraph_xflow.components.memories.rollout_buffer import RolloutBuffer
 
-__all__ = ["RolloutBuffer", "concatenate_graphs"]
+__all__ = ["RolloutBuffer"]

@@ -1,8 +1,6 @@
-"""RolloutBuffer: on-policy experience for PPO, and graph batching.
+"""RolloutBuffer: on-policy experience for PPO.
 
-Classes and functions in this file:
-  concatenate_graphs: joins single-graph GraphsTuples into one batch,
-    offsetting senders and receivers (graph_nets' layout).
+Classes in this file:
   RolloutBuffer: stores per-step observations, actions, rewards, dones,
     values and log-probabilities of `num_envs` parallel environments, gives
     the [num_envs, T] series GAE needs, and yields shuffled minibatches.
@@ -21,43 +19,11 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
+from rlgraph_xflow.core.spaces import GRAPH_FIELDS
 from rlgraph_xflow.env import observation as observation_fields
+from rlgraph_xflow.env.observation import concatenate_graphs
 
-_GRAPH_FIELDS = ("nodes", "edges", "receivers", "senders", "globals", "n_node", "n_edge")
 _STEP_FIELDS = ("xfers", "locations", "rewards", "dones", "values", "log_probs")
-
-
-def concatenate_graphs(graphs: Sequence) -> "GraphsTuple":
-    """One GraphsTuple holding `graphs` in order.
-
-    Args:
-        graphs: GraphsTuples (each may already hold several graphs).
-
-    Returns:
-        A GraphsTuple whose senders and receivers index the concatenated nodes.
-
-    Raises:
-        ValueError: for an empty sequence or a value that is not a GraphsTuple.
-    """
-    from graph_nets import graphs as graphs_module
-
-    if not graphs:
-        raise ValueError("concatenate_graphs needs at least one GraphsTuple, got none")
-    for index, graph in enumerate(graphs):
-        missing = [field for field in _GRAPH_FIELDS if getattr(graph, field, None) is None]
-        if missing:
-            raise ValueError(f"concatenate_graphs: item {index} is not a complete GraphsTuple (missing or None: {missing})")
-    node_counts = [int(np.sum(graph.n_node)) for graph in graphs]
-    offsets = np.concatenate([[0], np.cumsum(node_counts)[:-1]]).astype(np.int32)
-    return graphs_module.GraphsTuple(
-        nodes=np.concatenate([np.asarray(g.nodes, np.float32) for g in graphs]),
-        edges=np.concatenate([np.asarray(g.edges, np.float32) for g in graphs]),
-        globals=np.concatenate([np.asarray(g.globals, np.float32) for g in graphs]),
-        senders=np.concatenate([np.asarray(g.senders, np.int32) + o for g, o in zip(graphs, offsets)]),
-        receivers=np.concatenate([np.asarray(g.receivers, np.int32) + o for g, o in zip(graphs, offsets)]),
-        n_node=np.concatenate([np.asarray(g.n_node, np.int32) for g in graphs]),
-        n_edge=np.concatenate([np.asarray(g.n_edge, np.int32) for g in graphs]),
-    )
 
 
 class RolloutBuffer:
@@ -108,7 +74,7 @@ class RolloutBuffer:
             found = sorted(observation) if isinstance(observation, dict) else type(observation).__name__
             raise ValueError(f"{where}: expected a dict with keys {sorted(observation_fields.FIELDS)}, got {found}")
         graph = observation[observation_fields.GRAPH_TUPLE]
-        missing = [field for field in _GRAPH_FIELDS if getattr(graph, field, None) is None]
+        missing = [field for field in GRAPH_FIELDS if getattr(graph, field, None) is None]
         if missing:
             raise ValueError(f"{where}[{observation_fields.GRAPH_TUPLE!r}]: expected a GraphsTuple, missing {missing}")
         if len(np.asarray(graph.n_node)) != 1:
@@ -122,7 +88,7 @@ class RolloutBuffer:
             if shape != self.observation_shapes[key]:
                 raise ValueError(f"{where}[{key!r}]: expected shape {self.observation_shapes[key]} (as the first stored step), got {shape}")
         # Copies, so an environment reusing its arrays cannot change stored steps.
-        graph = graph.map(lambda field: np.array(field), fields=_GRAPH_FIELDS)
+        graph = graph.map(lambda field: np.array(field), fields=GRAPH_FIELDS)
         return {observation_fields.GRAPH_TUPLE: graph, **arrays}
 
     def add(self, observations: Sequence[dict], xfers, locations, rewards, dones, values, log_probs) -> None:

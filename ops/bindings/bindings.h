@@ -10,4 +10,7 @@ void RegisterRuleBindings(pybind11::module_& module, const pybind11::object& eng
 // Greedy and backtracking search (search_module.cc).
 void RegisterSearchBindings(pybind11::module_& module);
 
+// The RL environment's state machine and observation (environment_module.cc).
+void RegisterEnvironmentBindings(pybind11::module_& module);
+
 #endif  // RLGRAPH_XFLOW_BINDINGS_BINDINGS_H_

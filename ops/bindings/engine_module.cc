@@ -215,6 +215,7 @@ PYBIND11_MODULE(_engine, m) {
   py::register_exception<xflow::CostError>(m, "CostError", engine_error.ptr());
   RegisterRuleBindings(m, engine_error);
   RegisterSearchBindings(m);
+  RegisterEnvironmentBindings(m);
 
   m.attr("MAX_INT_VALUES") = xflow::kMaxIntValues;
   m.def("supported_op_types", &xflow::SupportedOpTypes, "Every modelled ONNX op type, sorted.");

@@ -1,5 +1,9 @@
 """The environment's observation, documented once (dissertation section 3.2.3).
 
+Functions: observation_space (the Space of a batched observation),
+concatenate_graphs and batch_observations (batching single-graph
+observations, graph_nets' layout).
+
 Field names (use the constants, not string literals):
   GRAPH_TUPLE      the computation graph as a graph_nets GraphsTuple: one node
                    per engine op (features: op-type one-hot, then the op's
@@ -23,7 +27,11 @@ GraphsTuple (graph_nets' convention).
 """
 from __future__ import annotations
 
-from rlgraph_xflow.core.spaces import BoolBox, Dict, GraphSpace, IntBox
+from typing import Sequence
+
+import numpy as np
+
+from rlgraph_xflow.core.spaces import GRAPH_FIELDS, BoolBox, Dict, GraphSpace, IntBox
 
 GRAPH_TUPLE = "graph_tuple"
 XFER_TUPLES = "xfer_tuples"
@@ -62,3 +70,50 @@ def observation_space(num_xfers: int, max_locations: int, max_pattern_ops: int, 
         },
         batch_rank=True,
     )
+
+
+def concatenate_graphs(graphs: Sequence) -> "GraphsTuple":
+    """One GraphsTuple holding `graphs` in order.
+
+    Args:
+        graphs: GraphsTuples (each may already hold several graphs).
+
+    Returns:
+        A GraphsTuple whose senders and receivers index the concatenated nodes.
+
+    Raises:
+        ValueError: for an empty sequence or a value that is not a GraphsTuple.
+    """
+    from graph_nets import graphs as graphs_module
+
+    if not graphs:
+        raise ValueError("concatenate_graphs needs at least one GraphsTuple, got none")
+    for index, graph in enumerate(graphs):
+        missing = [field for field in GRAPH_FIELDS if getattr(graph, field, None) is None]
+        if missing:
+            raise ValueError(f"concatenate_graphs: item {index} is not a complete GraphsTuple (missing or None: {missing})")
+    node_counts = [int(np.sum(graph.n_node)) for graph in graphs]
+    offsets = np.concatenate([[0], np.cumsum(node_counts)[:-1]]).astype(np.int32)
+    return graphs_module.GraphsTuple(
+        nodes=np.concatenate([np.asarray(g.nodes, np.float32) for g in graphs]),
+        edges=np.concatenate([np.asarray(g.edges, np.float32) for g in graphs]),
+        globals=np.concatenate([np.asarray(g.globals, np.float32) for g in graphs]),
+        senders=np.concatenate([np.asarray(g.senders, np.int32) + o for g, o in zip(graphs, offsets)]),
+        receivers=np.concatenate([np.asarray(g.receivers, np.int32) + o for g, o in zip(graphs, offsets)]),
+        n_node=np.concatenate([np.asarray(g.n_node, np.int32) for g in graphs]),
+        n_edge=np.concatenate([np.asarray(g.n_edge, np.int32) for g in graphs]),
+    )
+
+
+def batch_observations(observations: Sequence[dict]) -> dict:
+    """One batched observation from single-graph observations.
+
+    The graphs concatenate into one GraphsTuple; the other fields stack along
+    a new leading batch dimension.
+    """
+    if not observations:
+        raise ValueError("batch_observations needs at least one observation")
+    batched = {GRAPH_TUPLE: concatenate_graphs([observation[GRAPH_TUPLE] for observation in observations])}
+    for field in (XFER_TUPLES, LOCATION_MASKS, XFER_MASK):
+        batched[field] = np.stack([observation[field] for observation in observations])
+    return batched

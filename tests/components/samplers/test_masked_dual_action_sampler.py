@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from rlgraph_xflow.components.memories import concatenate_graphs
+from rlgraph_xflow.env.observation import concatenate_graphs
 from rlgraph_xflow.components.samplers import MaskedDualActionSampler
 from rlgraph_xflow.core import ComponentTest, IntBox, SpaceMismatchError, SpecError
 

@@ -1,0 +1,98 @@
+// Python face of the RL environment's state machine and observation
+// (engine/environment.h, engine/observation.h). Registered into _engine by
+// engine_module.cc; conversions only.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+
+#include "bindings/bindings.h"
+#include "engine/cost_model.h"
+#include "engine/device_profiles.h"
+#include "engine/environment.h"
+#include "engine/observation.h"
+
+namespace py = pybind11;
+
+namespace {
+
+template <typename T>
+py::array_t<T> ToArray(const std::vector<T>& values, std::vector<py::ssize_t> shape) {
+  py::array_t<T> array(shape);
+  if (!values.empty()) std::copy(values.begin(), values.end(), array.mutable_data());
+  return array;
+}
+
+py::array_t<bool> ToBoolArray(const std::vector<uint8_t>& values, std::vector<py::ssize_t> shape) {
+  py::array_t<bool> array(shape);
+  bool* data = array.mutable_data();
+  for (size_t index = 0; index < values.size(); ++index) data[index] = values[index] != 0;
+  return array;
+}
+
+py::dict ObservationToDict(const xflow::Observation& observation, int32_t max_locations, int32_t max_pattern_ops) {
+  const py::ssize_t nodes = observation.num_nodes;
+  const py::ssize_t edges = observation.num_edges;
+  const py::ssize_t xfers = static_cast<py::ssize_t>(observation.location_counts.size());
+  py::dict result;
+  result["nodes"] = ToArray(observation.nodes, {nodes, xflow::NodeFeatureSize()});
+  result["edges"] = ToArray(observation.edges, {edges, xflow::kEdgeFeatureSize});
+  result["senders"] = ToArray(observation.senders, {edges});
+  result["receivers"] = ToArray(observation.receivers, {edges});
+  result["globals"] = ToArray(observation.globals, {xflow::kGlobalFeatureSize});
+  result["xfer_tuples"] = ToArray(observation.xfer_tuples, {xfers, max_locations, max_pattern_ops});
+  result["location_masks"] = ToBoolArray(observation.location_masks, {xfers, max_locations});
+  result["xfer_mask"] = ToBoolArray(observation.xfer_mask, {xfers + 1});
+  result["location_counts"] = ToArray(observation.location_counts, {xfers});
+  return result;
+}
+
+py::dict CostToDict(const xflow::GraphCost& cost) {
+  py::dict result;
+  result["runtime_ms"] = cost.runtime_ms;
+  result["flops"] = cost.flops;
+  result["mem_access_bytes"] = cost.mem_access_bytes;
+  result["kernel_launches"] = cost.kernel_launches;
+  return result;
+}
+
+}  // namespace
+
+void RegisterEnvironmentBindings(py::module_& module) {
+  module.def("node_type_vocabulary", &xflow::NodeTypeVocabulary,
+             "Op types of the node one-hot, in feature order (modelled types, then Input, Weight, Constant, Opaque).");
+  module.def("node_feature_size", &xflow::NodeFeatureSize, "Node feature width: the one-hot plus one runtime feature.");
+  module.def("max_pattern_ops", &xflow::MaxPatternOps, py::arg("library"), "K: the most source ops any rule matches.");
+  module.def(
+      "observe_graph",
+      [](const xflow::RuleLibrary& library, const xflow::Graph& graph, const std::string& device, int32_t max_locations) {
+        const xflow::Observation observation =
+            xflow::ObserveGraph(library, graph, xflow::GetDeviceProfile(device), max_locations);
+        return ObservationToDict(observation, max_locations, xflow::MaxPatternOps(library));
+      },
+      py::arg("library"), py::arg("graph"), py::arg("device") = "h100", py::arg("max_locations") = xflow::kDefaultMaxLocations,
+      "The observation of a graph (stateless; see EnvironmentState.observe).");
+
+  py::class_<xflow::EnvironmentState>(module, "EnvironmentState",
+                                      "One episode's graph with its analytic cost and locations, computed once per graph.")
+      .def(py::init([](const xflow::RuleLibrary& library, const std::string& device, int32_t max_locations) {
+             return std::make_unique<xflow::EnvironmentState>(std::make_shared<const xflow::RuleLibrary>(library),
+                                                              xflow::GetDeviceProfile(device), max_locations);
+           }),
+           py::arg("library"), py::arg("device") = "h100", py::arg("max_locations") = xflow::kDefaultMaxLocations)
+      .def("reset", &xflow::EnvironmentState::Reset, py::arg("graph"), "Starts an episode from a graph (copied).")
+      .def("apply", &xflow::EnvironmentState::Apply, py::arg("xfer"), py::arg("location"),
+           "Applies a valid (xfer, location) and returns True; returns False and changes nothing otherwise.")
+      .def("observe",
+           [](const xflow::EnvironmentState& state) {
+             return ObservationToDict(state.Observe(), state.max_locations(), state.max_pattern_ops());
+           },
+           "The observation: GraphsTuple fields and the action masks, as numpy arrays.")
+      .def("graph", [](const xflow::EnvironmentState& state) { return state.graph(); }, "A copy of the current graph.")
+      .def("cost", [](const xflow::EnvironmentState& state) { return CostToDict(state.cost()); },
+           "The current graph's four cost metrics.")
+      .def("location_counts", [](const xflow::EnvironmentState& state) { return state.locations().counts; })
+      .def_property_readonly("max_locations", &xflow::EnvironmentState::max_locations)
+      .def_property_readonly("max_pattern_ops", &xflow::EnvironmentState::max_pattern_ops);
+}

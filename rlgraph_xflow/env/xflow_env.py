@@ -1,0 +1,216 @@
+"""XflowEnv: graph optimisation as a gymnasium environment (dissertation 3.2).
+
+Classes and functions in this file:
+  XflowEnv: one computation graph; an action (xfer_id, location) applies
+    one substitution. Registered as environment type "xflow".
+  resolve_graph: a zoo name, an ONNX path or an XflowGraph -> XflowGraph.
+
+Episode rules:
+  * xfer_id == N (NO-OP) ends the episode (terminated) and leaves the graph
+    unchanged, with reward 0;
+  * a valid action applies the substitution and is rewarded by the reward
+    function (incremental runtime saving by default);
+  * an invalid action (a masked xfer or location) is rewarded
+    `invalid_reward` (-100), changes nothing and sets info["invalid"];
+  * the episode also terminates when no xfer applies any more, and is
+    truncated after `max_steps` steps;
+  * a malformed action (wrong shape, type or range) raises ValueError.
+`info` holds runtime_ms, flops, mem_access_bytes, kernel_launches, the
+applied xfer's name ("NO-OP", or None when nothing was applied), whether the
+action was invalid, and the step's wall seconds (`step_seconds`; left out
+with `time_steps=False`, since a wall time differs between two otherwise
+identical steps and gymnasium's determinism check compares infos).
+
+The state machine, the matcher and the observation features live in C++
+(ops/engine/environment.h); this class converts and validates.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Optional
+
+import gymnasium
+import numpy as np
+
+from rlgraph_xflow.core.registry import SpecError
+from rlgraph_xflow.env import ENVIRONMENTS
+from rlgraph_xflow.env.graph_tuple_space import GraphsTupleSpace
+from rlgraph_xflow.env.observation import (EDGE_FEATURE_SIZE, GLOBAL_FEATURE_SIZE, GRAPH_TUPLE, LOCATION_MASKS,
+                                           PADDING_INDEX, XFER_MASK, XFER_TUPLES)
+from rlgraph_xflow.env.rewards import CostMetrics, reward_from_spec
+
+NO_OP_NAME = "NO-OP"
+
+
+def resolve_graph(graph, batch_size: int = 1, sequence_length: Optional[int] = None, key_path: str = "env.graph"):
+    """Turns a zoo name, an .onnx path or an XflowGraph into an XflowGraph.
+
+    Raises:
+        SpecError: naming key_path, when `graph` is none of those.
+    """
+    from rlgraph_xflow.graphs import XflowGraph, load, zoo
+
+    if isinstance(graph, XflowGraph):
+        return graph
+    if isinstance(graph, (str, os.PathLike)):
+        name = os.fspath(graph)
+        if name in zoo.names():
+            options = {"sequence_length": sequence_length} if sequence_length is not None and name == "bert_base" else {}
+            return load(zoo.build(name, batch_size=batch_size, **options))
+        if name.endswith(".onnx") or os.path.exists(name):
+            return load(name, batch_size=batch_size)
+        import difflib
+
+        close = difflib.get_close_matches(name, zoo.names(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise SpecError(key_path, f"{name!r} is neither a zoo model{hint} nor an .onnx file; zoo models: {', '.join(zoo.names())}")
+    raise SpecError(key_path, f"expected a zoo model name, an .onnx path or an XflowGraph, got {type(graph).__name__}")
+
+
+@ENVIRONMENTS.register("xflow")
+class XflowEnv(gymnasium.Env):
+    """Applies substitutions to one computation graph.
+
+    Args:
+        graph: a zoo name ("squeezenet1_1"), an .onnx path, or an XflowGraph.
+        rules: a rule file/directory (default: the packaged library) or a
+            loaded RuleLibrary.
+        reward: a reward spec ("incremental", {type: weighted, alpha, beta}).
+        max_locations: L, the location cap per xfer.
+        max_steps: steps after which an episode is truncated.
+        invalid_reward: reward of an invalid action.
+        device: analytic cost profile ("h100", "v100", "rtx2070", "cpu").
+        batch_size: batch size of zoo graphs and of symbolic batch dims.
+        sequence_length: bert_base's sequence length.
+        time_steps: put the step's wall seconds into info.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, graph: Any = "squeezenet1_1", rules: Any = None, reward: Any = "incremental", max_locations: int = 200,
+                 max_steps: int = 100, invalid_reward: float = -100.0, device: str = "h100", batch_size: int = 1,
+                 sequence_length: Optional[int] = None, time_steps: bool = True, key_path: str = "env"):
+        from rlgraph_xflow.graphs import substitutions
+        from rlgraph_xflow.ops import _engine
+
+        for name, value, minimum in (("max_locations", max_locations, 1), ("max_steps", max_steps, 1), ("batch_size", batch_size, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise SpecError(f"{key_path}.{name}", f"expected an int >= {minimum}, got {value!r}")
+        if isinstance(invalid_reward, bool) or not isinstance(invalid_reward, (int, float)):
+            raise SpecError(f"{key_path}.invalid_reward", f"expected a number, got {invalid_reward!r}")
+        if device not in _engine.device_profiles():
+            raise SpecError(f"{key_path}.device", f"unknown device profile {device!r}; known: {', '.join(sorted(_engine.device_profiles()))}")
+        self.initial_graph = resolve_graph(graph, batch_size, sequence_length, f"{key_path}.graph")
+        self.library = rules if isinstance(rules, substitutions.RuleLibrary) else substitutions.load_rules(rules)
+        self.reward_function = reward_from_spec(reward, f"{key_path}.reward")
+        self.max_locations, self.max_steps = max_locations, max_steps
+        self.invalid_reward = float(invalid_reward)
+        self.device = device
+        self.time_steps = bool(time_steps)
+        self._state = _engine.EnvironmentState(self.library, device, max_locations)
+        self.num_xfers = len(self.library)
+        self.max_pattern_ops = self._state.max_pattern_ops
+        self.xfer_names = [self.library.rule_name(index) for index in range(self.num_xfers)]
+        self.observation_space = gymnasium.spaces.Dict({
+            GRAPH_TUPLE: GraphsTupleSpace(_engine.node_feature_size(), EDGE_FEATURE_SIZE, GLOBAL_FEATURE_SIZE),
+            XFER_TUPLES: gymnasium.spaces.Box(PADDING_INDEX, np.iinfo(np.int32).max - 1,
+                                              (self.num_xfers, max_locations, self.max_pattern_ops), np.int32),
+            LOCATION_MASKS: gymnasium.spaces.Box(0, 1, (self.num_xfers, max_locations), np.bool_),
+            XFER_MASK: gymnasium.spaces.Box(0, 1, (self.num_xfers + 1,), np.bool_),
+        })
+        self.action_space = gymnasium.spaces.MultiDiscrete([self.num_xfers + 1, max_locations])
+        self._steps = 0
+        self._started = False
+
+    # gymnasium API -------------------------------------------------------------
+    def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
+        super().reset(seed=seed)
+        start = time.perf_counter()
+        self._state.reset(self.initial_graph.engine)
+        self._steps = 0
+        self._started = True
+        metrics = self.metrics
+        self.reward_function.reset(metrics)
+        return self._observation(), self._info(metrics, None, False, time.perf_counter() - start)
+
+    def step(self, action):
+        if not self._started:
+            raise RuntimeError("XflowEnv.step called before reset()")
+        xfer, location = self._parse_action(action)
+        start = time.perf_counter()
+        before = self.metrics
+        invalid, applied, terminated = False, None, False
+        if xfer == self.num_xfers:
+            reward, applied, terminated = 0.0, NO_OP_NAME, True
+        elif self._state.apply(xfer, location):
+            applied = self.xfer_names[xfer]
+            reward = self.reward_function(before, self.metrics)
+        else:
+            reward, invalid = self.invalid_reward, True
+        self._steps += 1
+        observation = self._observation()
+        if not observation[XFER_MASK][:-1].any():
+            terminated = True
+        truncated = not terminated and self._steps >= self.max_steps
+        after = self.metrics
+        return observation, float(reward), terminated, truncated, self._info(after, applied, invalid, time.perf_counter() - start)
+
+    # State -----------------------------------------------------------------------
+    @property
+    def metrics(self) -> CostMetrics:
+        cost = self._state.cost()
+        return CostMetrics(cost["runtime_ms"], cost["flops"], cost["mem_access_bytes"], int(cost["kernel_launches"]))
+
+    @property
+    def current_graph(self):
+        """The current graph as an XflowGraph (shares the initial weights)."""
+        return self.initial_graph.with_engine(self._state.graph())
+
+    def location_counts(self) -> np.ndarray:
+        return np.asarray(self._state.location_counts(), dtype=np.int32)
+
+    # Helpers -----------------------------------------------------------------------
+    def _parse_action(self, action) -> tuple[int, int]:
+        try:
+            items = list(action)
+        except TypeError:
+            items = None
+        if items is None or len(items) != 2 or any(
+                isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, np.integer)) for item in items):
+            raise ValueError(f"an action is (xfer_id, location): two integers; got {action!r}")
+        xfer, location = int(items[0]), int(items[1])
+        if not 0 <= xfer <= self.num_xfers:
+            raise ValueError(f"xfer_id {xfer} is out of range [0, {self.num_xfers}] ({self.num_xfers} is NO-OP)")
+        if not 0 <= location < self.max_locations:
+            raise ValueError(f"location {location} is out of range [0, {self.max_locations})")
+        return xfer, location
+
+    def _observation(self) -> dict:
+        # graph_nets imports TensorFlow; load it quietly first.
+        from rlgraph_xflow.tf_runtime import load_tensorflow
+
+        load_tensorflow()
+        from graph_nets import graphs
+
+        raw = self._state.observe()
+        graph_tuple = graphs.GraphsTuple(
+            nodes=raw["nodes"], edges=raw["edges"], senders=raw["senders"], receivers=raw["receivers"],
+            globals=raw["globals"][None, :], n_node=np.array([raw["nodes"].shape[0]], np.int32),
+            n_edge=np.array([raw["edges"].shape[0]], np.int32),
+        )
+        return {GRAPH_TUPLE: graph_tuple, XFER_TUPLES: raw["xfer_tuples"], LOCATION_MASKS: raw["location_masks"],
+                XFER_MASK: raw["xfer_mask"]}
+
+    def _info(self, metrics: CostMetrics, applied: Optional[str], invalid: bool, seconds: float) -> dict:
+        info = {
+            "runtime_ms": metrics.runtime_ms,
+            "flops": metrics.flops,
+            "mem_access_bytes": metrics.mem_access_bytes,
+            "kernel_launches": metrics.kernel_launches,
+            "applied_xfer": applied,
+            "invalid": invalid,
+        }
+        if self.time_steps:
+            info["step_seconds"] = seconds
+        return info
