@@ -173,3 +173,97 @@ def adam_step(parameters, gradients, first, second, step, learning_rate, beta1, 
         new_first.append(m)
         new_second.append(v)
     return new_parameters, new_first, new_second, norm
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def lstm_cell(inputs, hidden_state, cell_state, kernel, bias):
+    """One LSTM step, gates in the order input, forget, candidate, output; returns (hidden, cell)."""
+    gates = np.concatenate([inputs, hidden_state], axis=-1) @ kernel + bias
+    input_gate, forget_gate, candidate, output_gate = np.split(gates, 4, axis=-1)
+    cell_state = sigmoid(forget_gate) * cell_state + sigmoid(input_gate) * np.tanh(candidate)
+    return sigmoid(output_gate) * np.tanh(cell_state), cell_state
+
+
+def mdn_rnn_heads(outputs, variables, prefix, num_mixtures, latent_size, min_log_std, always_valid_logit):
+    """The MDN-RNN's per-step predictions from LSTM outputs [..., units]."""
+    def head(name):
+        return dense(outputs, variables[f"{prefix}/{name}/kernel"], variables[f"{prefix}/{name}/bias"])
+
+    leading = outputs.shape[:-1]
+    raw_log_stds = head("mixture_log_stds").reshape(leading + (num_mixtures, latent_size))
+    validity = head("xfer_validity")
+    return {
+        "mixture_logits": head("mixture_logits"),
+        "mixture_means": head("mixture_means").reshape(leading + (num_mixtures, latent_size)),
+        "mixture_log_stds": min_log_std + np.logaddexp(0.0, raw_log_stds - min_log_std),
+        "reward": head("reward")[..., 0],
+        "done_logits": head("done")[..., 0],
+        "xfer_validity_logits": np.concatenate([validity, np.full(leading + (1,), always_valid_logit)], axis=-1),
+        "location_count_logits": head("location_counts"),
+    }
+
+
+def mdn_rnn_predict(variables, prefix, z, xfers, locations, num_mixtures, min_log_std, always_valid_logit,
+                    initial_hidden_state=None, initial_cell_state=None, lengths=None):
+    """The MDN-RNN's predict API with a Python loop over time; the state stops at each sequence's length."""
+    batch, steps, latent_size = z.shape
+    kernel, bias = variables[f"{prefix}/lstm/kernel"], variables[f"{prefix}/lstm/bias"]
+    units = bias.shape[0] // 4
+    hidden = np.zeros((batch, units)) if initial_hidden_state is None else initial_hidden_state.astype(np.float64)
+    cell = np.zeros((batch, units)) if initial_cell_state is None else initial_cell_state.astype(np.float64)
+    lengths = np.full(batch, steps) if lengths is None else lengths
+    outputs = np.zeros((batch, steps, units))
+    for t in range(steps):
+        inputs = np.concatenate([z[:, t], variables[f"{prefix}/xfer_embedding"][xfers[:, t]],
+                                 variables[f"{prefix}/location_embedding"][locations[:, t]]], axis=-1)
+        new_hidden, new_cell = lstm_cell(inputs, hidden, cell, kernel, bias)
+        outputs[:, t] = new_hidden
+        keep = (t < lengths)[:, None]
+        hidden, cell = np.where(keep, new_hidden, hidden), np.where(keep, new_cell, cell)
+    predictions = mdn_rnn_heads(outputs, variables, prefix, num_mixtures, latent_size, min_log_std, always_valid_logit)
+    return dict(predictions, hidden_state=hidden, cell_state=cell)
+
+
+def gaussian_mixture_log_density(logits, means, log_stds, x):
+    """log sum_k pi_k N(x; mu_k, diag(sigma_k^2)) with pi = softmax(logits); x [..., D], means [..., K, D]."""
+    x = x[..., None, :]
+    per_dimension = -0.5 * np.log(2 * np.pi) - log_stds - 0.5 * ((x - means) / np.exp(log_stds)) ** 2
+    component_log_densities = log_softmax(logits) + per_dimension.sum(axis=-1)
+    peak = component_log_densities.max(axis=-1, keepdims=True)
+    return (peak + np.log(np.exp(component_log_densities - peak).sum(axis=-1, keepdims=True)))[..., 0]
+
+
+def sigmoid_cross_entropy(logits, labels):
+    """-(y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))), computed stably."""
+    return np.maximum(logits, 0) - logits * labels + np.log1p(np.exp(-np.abs(logits)))
+
+
+def mdn_rnn_loss(predictions, next_z, rewards, dones, next_xfer_mask, next_location_counts, lengths, max_locations, weights):
+    """The MDN-RNN loss parts, each averaged over the valid steps (counts: over applicable xfers of valid steps)."""
+    steps = next_z.shape[1]
+    valid = (np.arange(steps)[None, :] < lengths[:, None]).astype(np.float64)
+    valid_steps = max(valid.sum(), 1.0)
+    num_xfers = next_location_counts.shape[-1]
+    nll = -gaussian_mixture_log_density(predictions["mixture_logits"], predictions["mixture_means"],
+                                        predictions["mixture_log_stds"], next_z)
+    parts = {
+        "z_nll": (nll * valid).sum() / valid_steps,
+        "reward_loss": ((predictions["reward"] - rewards) ** 2 * valid).sum() / valid_steps,
+        "done_loss": (sigmoid_cross_entropy(predictions["done_logits"], dones.astype(np.float64)) * valid).sum() / valid_steps,
+    }
+    xfer_cross_entropy = sigmoid_cross_entropy(predictions["xfer_validity_logits"][..., :num_xfers],
+                                               next_xfer_mask[..., :num_xfers].astype(np.float64)).mean(axis=-1)
+    parts["xfer_mask_loss"] = (xfer_cross_entropy * valid).sum() / valid_steps
+    target = next_location_counts / max_locations
+    predicted = sigmoid(predictions["location_count_logits"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl = (np.where(target > 0, target * np.log(target / predicted), 0.0)
+              + np.where(target < 1, (1 - target) * np.log((1 - target) / (1 - predicted)), 0.0))
+    applicable = (next_location_counts > 0) * valid[..., None]
+    parts["location_count_loss"] = (kl * applicable).sum() / max(applicable.sum(), 1.0)
+    parts["total_loss"] = (parts["z_nll"] + weights["reward"] * parts["reward_loss"] + weights["done"] * parts["done_loss"]
+                           + weights["xfer_mask"] * parts["xfer_mask_loss"] + weights["location_counts"] * parts["location_count_loss"])
+    return parts

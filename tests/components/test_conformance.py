@@ -26,6 +26,19 @@ NUM_XFERS, LOCATIONS, PATTERN_OPS, LATENT = 3, 4, 2, 6
 POLICY_SPACES = policy_spaces(NUM_XFERS, LOCATIONS, PATTERN_OPS, LATENT)
 LOCATION_ARGUMENTS = ("node_embeddings", "graphs", "xfer_tuples", "location_masks", "xfers")
 
+MDN_RNN_SPACES = {
+    "z": FloatBox((LATENT,), **SEQUENCE), "next_z": FloatBox((LATENT,), **SEQUENCE),
+    "xfers": IntBox(NUM_XFERS + 1, **SEQUENCE), "locations": IntBox(LOCATIONS, **SEQUENCE),
+    "rewards": FloatBox((), **SEQUENCE), "dones": BoolBox((), **SEQUENCE),
+    "next_xfer_mask": BoolBox((NUM_XFERS + 1,), **SEQUENCE),
+    "next_location_counts": IntBox(LOCATIONS + 1, shape=(NUM_XFERS,), **SEQUENCE),
+    "lengths": IntBox(low=0, batch_rank=True),
+    "initial_hidden_state": FloatBox((8,), batch_rank=True), "initial_cell_state": FloatBox((8,), batch_rank=True),
+    "current_z": FloatBox((LATENT,), batch_rank=True), "current_xfers": IntBox(NUM_XFERS + 1, batch_rank=True),
+    "current_locations": IntBox(LOCATIONS, batch_rank=True),
+    "hidden_state": FloatBox((8,), batch_rank=True), "cell_state": FloatBox((8,), batch_rank=True),
+}
+
 # name -> (minimal spec, input spaces)
 MINIMAL_SPECS = {
     "dense": ({"type": "dense", "units": 3}, {"inputs": OBSERVATIONS}),
@@ -47,6 +60,8 @@ MINIMAL_SPECS = {
     "ppo_loss": ({"type": "ppo_loss"}, {name: SCALAR_PER_STEP for name in (
         "log_probs", "old_log_probs", "advantages", "values", "old_values", "returns", "xfer_entropy", "location_entropy")}),
     "adam": ({"type": "adam", "targets": ["model"]}, {"inputs": OBSERVATIONS}),
+    "mdn_rnn": ({"type": "mdn_rnn", "latent_size": LATENT, "num_xfers": NUM_XFERS, "max_locations": LOCATIONS,
+                 "lstm_units": 8, "num_mixtures": 2}, MDN_RNN_SPACES),
 }
 
 
@@ -54,10 +69,20 @@ def _policy_factory(rng):
     return policy_inputs(rng, 3, NUM_XFERS, LOCATIONS, PATTERN_OPS, LATENT)
 
 
+def _mdn_rnn_factory(rng):
+    """Sampled sequences with lengths in [0, T] and counts/mask that agree (a mask bit per non-zero count)."""
+    inputs = {argument: _sample(space, rng) for argument, space in MDN_RNN_SPACES.items() if argument != "lengths"}
+    inputs["lengths"] = np.array([4, 2, 0], np.int32)
+    counts = inputs["next_location_counts"]
+    inputs["next_xfer_mask"] = np.concatenate([counts > 0, np.ones(counts.shape[:2] + (1,), bool)], axis=-1)
+    return inputs
+
+
 # name -> rng -> {argument: value}, for inputs that must be consistent.
 INPUT_FACTORIES = {
     "location_head": _policy_factory,
     "masked_dual_action_sampler": _policy_factory,
+    "mdn_rnn": _mdn_rnn_factory,
 }
 
 
