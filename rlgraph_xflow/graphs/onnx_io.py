@@ -501,6 +501,22 @@ def _generated_constant(op: dict, where: str) -> TensorProto:
     return numpy_helper.from_array(array.reshape(shape), op["name"])
 
 
+def _shield_from_pad_fusion(nodes: list, initializers: list, weight: str, rank: int, conv_name: str) -> str:
+    """Puts a no-op Reshape between a Pad and the Conv weight it feeds.
+
+    onnxruntime's PadFusion folds a Pad into the Conv it feeds without
+    checking which input it feeds; on the weight input (kernels enlarged by
+    padding) that produces an invalid model. A Reshape to the same shape
+    (all dims 0 = "copy") is not fused, so the model stays valid; constant
+    folding still removes it at session creation.
+    """
+    shape_name = f"{conv_name}::weight_shape"
+    initializers.append(numpy_helper.from_array(np.zeros(rank, np.int64), shape_name))
+    shielded = f"{weight}::shielded"
+    nodes.append(helper.make_node("Reshape", [weight, shape_name], [shielded], name=f"{conv_name}::weight_reshape"))
+    return shielded
+
+
 def export(graph: XflowGraph) -> onnx.ModelProto:
     """Writes an XflowGraph back as an ONNX model.
 
@@ -566,7 +582,11 @@ def export(graph: XflowGraph) -> onnx.ModelProto:
                 if activation != "relu":
                     raise OnnxExportError(f"{where}: unsupported fused activation {activation!r}; expected 'relu'")
                 outputs = [f"{op['output_names'][0]}::before_activation"]
-            node = helper.make_node(kind, [tensor_name(edge) for edge in op["inputs"]], outputs, name=name)
+            inputs_of_node = [tensor_name(edge) for edge in op["inputs"]]
+            if kind == "Conv" and len(op["inputs"]) > 1 and op["inputs"][1][0] >= 0 and ops[op["inputs"][1][0]]["type"] == "Pad":
+                inputs_of_node[1] = _shield_from_pad_fusion(nodes, initializers, inputs_of_node[1],
+                                                            len(ops[op["inputs"][1][0]]["output_types"][0][1]), name)
+            node = helper.make_node(kind, inputs_of_node, outputs, name=name)
             node.attribute.extend(_attribute(key, value, where) for key, value in params.items())
             nodes.append(node)
             if activation is not None:

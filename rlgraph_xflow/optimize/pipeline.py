@@ -1,0 +1,405 @@
+"""Optimize one graph end to end: load, search, export, verify, write the report.
+
+Holds:
+  SEARCHES, COST_MODELS: the accepted `search` and `cost_model` values.
+  OptimizeInputError: bad input (unknown model, bad option value, unwritable
+    output folder, bad rule file); the CLI exits 2 on it.
+  VerificationFailed: the optimized graph does not match the original; carries
+    the report (with the rule blamed); the CLI exits 3 on it.
+  LoadedModel, load_model: a zoo name or an .onnx path -> the original model,
+    its engine graph and the random inputs verification feeds both.
+  optimize: the whole pipeline; writes OUT/optimized.onnx and OUT/result.json.
+
+The output folder never holds an optimized.onnx that was not verified: the
+model is written as optimized.onnx.unverified, verified from that file, and
+renamed only when it matches; on a mismatch the file is deleted and
+result.json says verified=false and which rule broke equivalence. Outputs of
+an earlier run in the same folder are deleted when the search starts, so a
+failed run cannot leave an older optimized.onnx beside its report.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import os
+import tempfile
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import onnx
+
+from rlgraph_xflow.graphs import XflowGraph, export, load
+from rlgraph_xflow.graphs.errors import OnnxLoadError
+from rlgraph_xflow.graphs.substitutions import RuleError, RuleLibrary, backtracking, greedy, load_rules
+from rlgraph_xflow.graphs.verify import random_inputs, verify
+from rlgraph_xflow.ops import _engine
+from rlgraph_xflow.optimize.equivalence import EquivalenceChecker, first_breaking_step
+from rlgraph_xflow.optimize.replay import replay
+
+__all__ = [
+    "COST_MODELS",
+    "OPTIMIZED_FILE",
+    "RESULT_FILE",
+    "SEARCHES",
+    "LoadedModel",
+    "OptimizeInputError",
+    "VerificationFailed",
+    "load_model",
+    "optimize",
+    "write_verified_graph",
+]
+
+SEARCHES = ("greedy", "backtracking")
+COST_MODELS = ("analytic", "measured")
+OPTIMIZED_FILE = "optimized.onnx"
+RESULT_FILE = "result.json"
+_UNVERIFIED_FILE = OPTIMIZED_FILE + ".unverified"
+MIN_LATENCY_RUNS = 20
+
+
+class OptimizeInputError(ValueError):
+    """Bad input to `optimize`: the message says what was expected and what was found."""
+
+
+class VerificationFailed(RuntimeError):
+    """The optimized graph's outputs differ from the original's (or it does not run).
+
+    Attributes:
+        report: the result.json content (verified=False, failing_rule, error).
+    """
+
+    def __init__(self, message: str, report: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedModel:
+    """A model ready to optimize.
+
+    Attributes:
+        name: the zoo name, or the file name without .onnx.
+        original: the model to verify against (the zoo ModelProto, or the file path).
+        graph: its engine graph.
+        feeds: seeded random inputs for both models (static shapes as loaded).
+    """
+
+    name: str
+    original: onnx.ModelProto | str
+    graph: XflowGraph
+    feeds: dict[str, np.ndarray]
+
+
+def _symbolic_dims_as_loaded(proto: onnx.ModelProto, batch_size: int, symbolic_dims: Mapping[str, int]) -> dict[str, int]:
+    """The symbolic-dimension sizes `load` binds: named ones as given, an unnamed dimension 0 to batch_size."""
+    sizes = dict(symbolic_dims)
+    for value in proto.graph.input:
+        dimensions = value.type.tensor_type.shape.dim
+        if dimensions and dimensions[0].HasField("dim_param") and dimensions[0].dim_param not in sizes:
+            sizes[dimensions[0].dim_param] = batch_size
+    return sizes
+
+
+def load_model(
+    model: str | os.PathLike,
+    batch_size: int = 1,
+    sequence_length: int | None = None,
+    symbolic_dims: Mapping[str, int] | None = None,
+    seed: int = 0,
+) -> LoadedModel:
+    """Resolves a zoo name or an .onnx path, loads it into the engine and draws verification inputs.
+
+    Args:
+        model: a zoo model name (`zoo.names()`) or a path to an .onnx file.
+        batch_size: batch of zoo models, and the size of an .onnx file's symbolic dimension 0.
+        sequence_length: bert_base's sequence length (zoo default 64).
+        symbolic_dims: sizes of an .onnx file's named symbolic dimensions.
+        seed: seed of the random inputs.
+
+    Returns:
+        LoadedModel.
+
+    Raises:
+        OptimizeInputError: neither a zoo name nor an existing file (with a
+            close zoo name when there is one), an option the model does not
+            take, or a file the loader rejects.
+    """
+    from rlgraph_xflow.graphs import zoo
+
+    model = os.fspath(model)
+    symbolic_dims = dict(symbolic_dims or {})
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise OptimizeInputError(f"batch size must be an int >= 1, found {batch_size!r}")
+    if sequence_length is not None and model != "bert_base":
+        raise OptimizeInputError(f"--sequence-length applies to the zoo model bert_base only, not {model!r}")
+    try:
+        if model in zoo.names():
+            if symbolic_dims:
+                raise OptimizeInputError(f"--dim binds symbolic dimensions of .onnx files; zoo model {model!r} has none")
+            options = {"sequence_length": sequence_length} if sequence_length is not None else {}
+            original: onnx.ModelProto | str = zoo.build(model, batch_size=batch_size, **options)
+            graph = load(original)
+            name = model
+        elif os.path.isfile(model):
+            original = model
+            graph = load(model, batch_size=batch_size, symbolic_dims=symbolic_dims)
+            name = os.path.splitext(os.path.basename(model))[0]
+        else:
+            close = difflib.get_close_matches(model, zoo.names(), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise OptimizeInputError(
+                f"{model!r} is neither a zoo model nor an existing .onnx file{hint} (zoo models: {', '.join(zoo.names())})"
+            )
+        metadata = original if isinstance(original, onnx.ModelProto) else onnx.load(original, load_external_data=False)
+        feeds = random_inputs(metadata, seed=seed, dims=_symbolic_dims_as_loaded(metadata, batch_size, symbolic_dims))
+    except (OnnxLoadError, ValueError, TypeError) as error:
+        if isinstance(error, OptimizeInputError):
+            raise
+        raise OptimizeInputError(f"cannot load {model!r}: {error}") from error
+    return LoadedModel(name=name, original=original, graph=graph, feeds=feeds)
+
+
+def _checked_options(search: str, alpha: float | None, budget: int | None, cost_model: str, latency_runs: int,
+                     rtol: float, atol: float, max_locations: int) -> tuple[float, int]:
+    """Validates the scalar options; returns (alpha, budget) with backtracking's defaults filled in."""
+    if search not in SEARCHES:
+        raise OptimizeInputError(f"search must be one of {list(SEARCHES)}, found {search!r}")
+    if cost_model not in COST_MODELS:
+        raise OptimizeInputError(f"cost model must be one of {list(COST_MODELS)}, found {cost_model!r}")
+    if search == "greedy" and (alpha is not None or budget is not None):
+        raise OptimizeInputError("--alpha and --budget apply to --search backtracking; greedy takes neither")
+    alpha = 1.05 if alpha is None else alpha
+    budget = 1000 if budget is None else budget
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (math.isfinite(alpha) and alpha >= 1):
+        raise OptimizeInputError(f"--alpha must be a number >= 1 (TASO uses 1.05), found {alpha!r}")
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise OptimizeInputError(f"--budget must be an int >= 1 (graphs explored), found {budget!r}")
+    if isinstance(latency_runs, bool) or not isinstance(latency_runs, int) or latency_runs < MIN_LATENCY_RUNS:
+        raise OptimizeInputError(f"--latency-runs must be an int >= {MIN_LATENCY_RUNS}, found {latency_runs!r}")
+    for label, value in (("--rtol", rtol), ("--atol", atol)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
+            raise OptimizeInputError(f"{label} must be a number >= 0, found {value!r}")
+    if isinstance(max_locations, bool) or not isinstance(max_locations, int) or max_locations < 1:
+        raise OptimizeInputError(f"--max-locations must be an int >= 1, found {max_locations!r}")
+    return float(alpha), budget
+
+
+def _load_library(rules: Sequence[str | os.PathLike] | None) -> RuleLibrary:
+    try:
+        return load_rules(None if not rules else [os.fspath(path) for path in rules])
+    except RuleError as error:
+        raise OptimizeInputError(f"bad rule library: {error}") from error
+
+
+def _prepare_output_folder(out_dir: str | os.PathLike) -> str:
+    """Creates the folder if needed and proves it writable by writing (and removing) a probe file."""
+    folder = os.fspath(out_dir)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise OptimizeInputError(f"--out {folder!r} exists and is not a folder; expected a folder to write {OPTIMIZED_FILE} and {RESULT_FILE} into")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        # os.access says yes to root even on a read-only mount; writing is the real test.
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-"):
+            pass
+    except OSError as error:
+        raise OptimizeInputError(f"--out {folder!r} is not a writable folder: {error.strerror or error}") from error
+    return folder
+
+
+def _remove(path: str) -> None:
+    if os.path.lexists(path):
+        os.remove(path)
+
+
+def _write_json(path: str, document: Mapping[str, Any]) -> None:
+    temporary = path + ".partial"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, indent=2)
+        handle.write("\n")
+    os.replace(temporary, path)
+
+
+def _cost_sources(graph: XflowGraph, cost_model: str, device: str | None) -> tuple[dict[str, Any], Callable[[XflowGraph], float], str]:
+    """Search keyword arguments, a graph-pricing function that agrees with them, and the device's name."""
+    if cost_model == "analytic":
+        profile = device or "h100"
+        return {"device": profile}, lambda candidate: candidate.engine.cost(device=profile)["runtime_ms"], profile
+    from rlgraph_xflow.graphs.measure import MeasuredProvider
+
+    provider = MeasuredProvider(device_name=device)
+    table = provider.costs(graph.measurement_descriptors())
+
+    def measure(descriptor: dict) -> float:
+        return provider.costs([descriptor])[descriptor["cost_key"]]
+
+    return {"cost_table": table, "measure": measure}, lambda candidate: candidate.cost(provider=provider).runtime_ms, provider.device_name
+
+
+def _blame(loaded: LoadedModel, library: RuleLibrary, applied: Sequence[str], result_graph: XflowGraph,
+           runtime_ms: Callable[[XflowGraph], float], max_locations: int, rtol: float, atol: float) -> dict[str, Any]:
+    """Names the applied rule that breaks equivalence, by replaying the rules and bisecting the path."""
+    try:
+        checker = EquivalenceChecker(loaded.original, loaded.feeds, rtol=rtol, atol=atol)
+    except Exception as error:  # onnxruntime's own exception types: the original itself does not run
+        raise OptimizeInputError(f"onnxruntime cannot run the original model {loaded.name!r}: {error}") from error
+    path = replay(loaded.graph, library, applied, runtime_ms, target_hash=result_graph.hash(), max_locations=max_locations)
+    step = first_breaking_step(path.graphs, checker)
+    blame: dict[str, Any] = {"failing_rule": None, "failing_step": None, "replay_reaches_result": path.reaches_result}
+    if step == 0:
+        blame["explanation"] = "the unmodified graph already differs after import and export: no rule is at fault, the ONNX round trip is"
+    elif step is None:
+        blame["explanation"] = (
+            "replaying the applied rules did not reproduce the mismatch, so no single rule could be isolated; "
+            f"applied rules: {', '.join(applied) or '(none)'}"
+        )
+    else:
+        rule = path.steps[step - 1].rule
+        blame["failing_rule"], blame["failing_step"] = rule, step
+        where = "" if path.reaches_result else " of a replay of the same rule sequence (the search's exact locations are not recorded)"
+        blame["explanation"] = f"rule {rule!r} breaks equivalence (step {step} of {len(applied)}{where})"
+    return blame
+
+
+def write_verified_graph(loaded: LoadedModel, library: RuleLibrary, graph: XflowGraph, applied: Sequence[str],
+                         report: dict[str, Any], folder: str, runtime_ms: Callable[[XflowGraph], float],
+                         max_locations: int = _engine.DEFAULT_MAX_LOCATIONS, seed: int = 0,
+                         latency_runs: int = MIN_LATENCY_RUNS, rtol: float = 1e-4, atol: float = 1e-4) -> dict[str, Any]:
+    """Exports `graph`, verifies it against the original, and writes the results.
+
+    Shared by every producer of an optimized graph (the searches here, the
+    agents' greedy evaluation): optimized.onnx appears only when it verified;
+    result.json always holds `report` updated with the verification.
+
+    Args:
+        loaded: the original model, its engine graph and the verification inputs.
+        library: the rules `applied` names (to blame one on a mismatch).
+        graph: the optimized graph.
+        applied: rule names in the order they were applied.
+        report: result.json's other fields.
+        folder: an existing, writable output folder.
+        runtime_ms: prices a graph like the producer did (used to replay `applied`).
+
+    Returns:
+        The report with verified, max_abs_diff, max_rel_diff, the onnxruntime
+        latencies and optimized_onnx filled in.
+
+    Raises:
+        VerificationFailed: the graph differs from the original (result.json
+            says which rule broke equivalence; no optimized.onnx is written).
+    """
+    optimized_path, unverified_path, result_path = (os.path.join(folder, name) for name in (OPTIMIZED_FILE, _UNVERIFIED_FILE, RESULT_FILE))
+    for stale in (optimized_path, unverified_path, result_path):
+        _remove(stale)
+    report = {**report, "verified": False, "max_abs_diff": None, "max_rel_diff": None, "rtol": rtol, "atol": atol,
+              "latency_runs": latency_runs, "ort_latency_ms_original": None, "ort_latency_ms_optimized": None,
+              "optimized_onnx": None, "failing_rule": None}
+    failure = None
+    try:
+        onnx.save(export(graph), unverified_path)
+        verification = verify(loaded.original, unverified_path, runs=latency_runs, seed=seed, rtol=rtol, atol=atol, input_values=loaded.feeds)
+    except Exception as error:  # an export error, onnxruntime refusing the model, or an interface mismatch: all mean "not verified"
+        # onnxruntime messages span lines; the report and the CLI's error line keep one.
+        failure = " ".join(f"the optimized model does not run like the original: {type(error).__name__}: {error}".split())
+    else:
+        report.update(
+            max_abs_diff=verification.max_abs_diff,
+            max_rel_diff=verification.max_rel_diff,
+            ort_latency_ms_original=verification.latency_ms_original,
+            ort_latency_ms_optimized=verification.latency_ms_candidate,
+        )
+        if verification.equal:
+            os.replace(unverified_path, optimized_path)
+            report.update(verified=True, optimized_onnx=OPTIMIZED_FILE)
+            _write_json(result_path, report)
+            return report
+        worst = max(verification.outputs, key=lambda output: output.max_abs_diff)
+        failure = f"output {worst.name!r} differs from the original's by up to {worst.max_abs_diff:.3g} (rtol {rtol:g}, atol {atol:g})"
+    _remove(unverified_path)
+    report.update(_blame(loaded, library, list(applied), graph, runtime_ms, max_locations, rtol, atol))
+    report["error"] = f"verification failed: {failure}; {report.pop('explanation')}"
+    _write_json(result_path, report)
+    raise VerificationFailed(f"{report['error']}; no {OPTIMIZED_FILE} written, details in {result_path}", report)
+
+
+def optimize(
+    model: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    search: str = "greedy",
+    alpha: float | None = None,
+    budget: int | None = None,
+    cost_model: str = "analytic",
+    device: str | None = None,
+    rules: Sequence[str | os.PathLike] | None = None,
+    max_locations: int = _engine.DEFAULT_MAX_LOCATIONS,
+    batch_size: int = 1,
+    sequence_length: int | None = None,
+    symbolic_dims: Mapping[str, int] | None = None,
+    seed: int = 0,
+    latency_runs: int = MIN_LATENCY_RUNS,
+    rtol: float = 1e-4,
+    atol: float = 1e-4,
+) -> dict[str, Any]:
+    """Searches for a cheaper equivalent graph, verifies it in onnxruntime and writes it with a report.
+
+    Args:
+        model: a zoo model name or an .onnx path.
+        out_dir: the folder for optimized.onnx and result.json (created if missing).
+        search: "greedy" or "backtracking".
+        alpha: backtracking's relaxation (>= 1, default 1.05); not for greedy.
+        budget: backtracking's explored-graph budget (>= 1, default 1000); not for greedy.
+        cost_model: "analytic" (roofline of `device`, default h100) or
+            "measured" (onnxruntime single-op timings on this machine, cached
+            in $RLGRAPH_XFLOW_CACHE_DIR/costs.json; `device` names the cache's device key).
+        device: see cost_model.
+        rules: rule files or folders; None uses the packaged library.
+        max_locations: locations per xfer the search considers.
+        batch_size, sequence_length, symbolic_dims: how to load the model (see load_model).
+        seed: seed of the verification inputs.
+        latency_runs: timed onnxruntime runs per model (>= 20); the latencies are medians.
+        rtol, atol: verification tolerance: |optimized - original| <= atol + rtol * |original|.
+
+    Returns:
+        The result.json content: model, search, initial_cost_ms,
+        final_cost_ms, cost_reduction, applied, search_seconds, verified,
+        max_abs_diff, ort_latency_ms_original, ort_latency_ms_optimized, and
+        the settings used.
+
+    Raises:
+        OptimizeInputError: bad input; nothing is written to out_dir.
+        VerificationFailed: the optimized graph differs; result.json is
+            written with verified=false, optimized.onnx is not.
+        CostError: the measured cost model cannot price an op.
+    """
+    alpha, budget = _checked_options(search, alpha, budget, cost_model, latency_runs, rtol, atol, max_locations)
+    library = _load_library(rules)
+    loaded = load_model(model, batch_size=batch_size, sequence_length=sequence_length, symbolic_dims=symbolic_dims, seed=seed)
+    folder = _prepare_output_folder(out_dir)
+    optimized_path, unverified_path, result_path = (os.path.join(folder, name) for name in (OPTIMIZED_FILE, _UNVERIFIED_FILE, RESULT_FILE))
+    for stale in (optimized_path, unverified_path, result_path):
+        _remove(stale)
+
+    search_options, runtime_ms, device_name = _cost_sources(loaded.graph, cost_model, device)
+    if search == "greedy":
+        result = greedy(loaded.graph, library, max_locations=max_locations, **search_options)
+    else:
+        result = backtracking(loaded.graph, library, alpha=alpha, budget=budget, max_locations=max_locations, **search_options)
+
+    report: dict[str, Any] = {
+        "model": loaded.name,
+        "search": search,
+        "cost_model": cost_model,
+        "device": device_name,
+        "alpha": alpha if search == "backtracking" else None,
+        "budget": budget if search == "backtracking" else None,
+        "rules": [os.fspath(path) for path in rules] if rules else "packaged",
+        "initial_cost_ms": result.initial_cost,
+        "final_cost_ms": result.final_cost,
+        "cost_reduction": (result.initial_cost - result.final_cost) / result.initial_cost if result.initial_cost > 0 else 0.0,
+        "applied": list(result.applied),
+        "explored": result.explored,
+        "search_seconds": result.seconds,
+    }
+    return write_verified_graph(loaded, library, result.graph, result.applied, report, folder, runtime_ms,
+                                max_locations=max_locations, seed=seed, latency_runs=latency_runs, rtol=rtol, atol=atol)

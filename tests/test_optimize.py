@@ -1,0 +1,266 @@
+"""`python -m rlgraph_xflow.optimize` end to end: the five zoo graphs with greedy,
+bert_base with backtracking, the measured cost model, a deliberately wrong rule
+(failure named, nothing misleading left), bad input; plus the replay, bisection
+and random-walk pieces it is built from."""
+from __future__ import annotations
+
+import collections
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from rlgraph_xflow.graphs import load, zoo
+from rlgraph_xflow.graphs.onnxruntime_session import create_cpu_session
+from rlgraph_xflow.graphs.substitutions import greedy, load_rules, locations
+from rlgraph_xflow.graphs.verify import random_inputs
+from rlgraph_xflow.optimize import EquivalenceChecker, first_breaking_step, random_walk, replay
+from rlgraph_xflow.optimize.__main__ import main
+
+REQUIRED_KEYS = {
+    "model", "search", "initial_cost_ms", "final_cost_ms", "cost_reduction", "applied", "search_seconds",
+    "verified", "max_abs_diff", "ort_latency_ms_original", "ort_latency_ms_optimized",
+}
+WRONG_RULE = """
+rule drop_relu
+  family deliberately_wrong
+  doc Wrong on purpose: Relu(a) is not a.
+  source:
+    applied = Relu(a)
+  map applied -> a
+  example a = input float32[2,3]
+end
+"""
+# bert_base at sequence length 16 keeps CI short; the search problem (12 layers, same rules) is the same.
+ZOO_OPTIONS = {"bert_base": ["--sequence-length", "16"]}
+
+
+def zoo_model(name):
+    return zoo.build(name, sequence_length=16) if name == "bert_base" else zoo.build(name)
+
+
+def run_cli(capsys, *arguments):
+    try:
+        status = main([str(argument) for argument in arguments])
+    except SystemExit as exit_request:  # argparse rejects a malformed command line this way
+        status = exit_request.code
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def read_result(folder):
+    with open(os.path.join(folder, "result.json"), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def tiny_model(path):
+    """Conv -> BatchNorm -> Relu -> pool -> Gemm -> Relu: greedy folds, fuses, and (with the wrong rule) drops the last Relu."""
+    rng = np.random.default_rng(0)
+
+    def weight(name, shape):
+        return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
+
+    initializers = [
+        weight("w", [4, 3, 3, 3]), weight("b", [4]), weight("scale", [4]), weight("shift", [4]), weight("mean", [4]),
+        numpy_helper.from_array((rng.random(4) + 0.5).astype(np.float32), "var"), weight("g", [4, 5]), weight("gb", [5]),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c", "scale", "shift", "mean", "var"], ["n"], name="bn"),
+        helper.make_node("Relu", ["n"], ["r"], name="relu1"),
+        helper.make_node("GlobalAveragePool", ["r"], ["p"], name="pool"),
+        helper.make_node("Flatten", ["p"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "g", "gb"], ["h"], name="gemm"),
+        helper.make_node("Relu", ["h"], ["y"], name="relu2"),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])], initializer=initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def wrong_rules(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rules") / "wrong.rules"
+    path.write_text(WRONG_RULE)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return tiny_model(tmp_path_factory.mktemp("tiny") / "tiny.onnx")
+
+
+@pytest.mark.parametrize("name", zoo.names())
+def test_greedy_on_every_zoo_graph_is_verified_and_cheaper(name, tmp_path, capsys):
+    status, out, err = run_cli(capsys, name, "--search", "greedy", "--out", tmp_path, *ZOO_OPTIONS.get(name, []))
+    assert status == 0, err
+    result = read_result(tmp_path)
+    assert REQUIRED_KEYS <= set(result)
+    assert result["model"] == name and result["search"] == "greedy" and result["verified"] is True
+    assert 0 < result["cost_reduction"] < 1 and result["applied"]
+    assert result["cost_reduction"] == pytest.approx(1 - result["final_cost_ms"] / result["initial_cost_ms"])
+    assert result["max_abs_diff"] <= 1e-3 and result["ort_latency_ms_original"] > 0 and result["ort_latency_ms_optimized"] > 0
+    assert sorted(os.listdir(tmp_path)) == ["optimized.onnx", "result.json"]
+    assert f"{name}: greedy search" in out
+    # Independent check of the written file: onnxruntime gives the original's outputs on inputs verification did not use.
+    optimized_path = str(tmp_path / "optimized.onnx")
+    original = zoo_model(name)
+    feeds = random_inputs(original, seed=7)
+    want = create_cpu_session(original).run(None, feeds)
+    got = create_cpu_session(optimized_path).run(None, feeds)
+    for expected, found in zip(want, got):
+        np.testing.assert_allclose(found, expected, rtol=1e-3, atol=1e-3)
+
+
+def test_backtracking_on_bert_base(tmp_path, capsys):
+    status, _, err = run_cli(capsys, "bert_base", "--search", "backtracking", "--budget", "200", "--out", tmp_path, *ZOO_OPTIONS["bert_base"])
+    assert status == 0, err
+    result = read_result(tmp_path)
+    assert result["verified"] is True and result["cost_reduction"] > 0
+    assert result["budget"] == 200 and result["alpha"] == 1.05 and result["explored"] == 200
+
+
+def test_measured_cost_model_uses_the_cache(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RLGRAPH_XFLOW_CACHE_DIR", str(tmp_path / "cache"))
+    status, _, err = run_cli(capsys, "squeezenet1_1", "--search", "greedy", "--cost-model", "measured", "--out", tmp_path / "out")
+    assert status == 0, err
+    result = read_result(tmp_path / "out")
+    assert result["verified"] is True and result["cost_model"] == "measured" and result["cost_reduction"] > 0
+    with open(tmp_path / "cache" / "costs.json", encoding="utf-8") as handle:
+        cached = json.load(handle)["devices"][result["device"]]
+    # The reported initial cost is the sum of cached single-op timings: re-price the original from the cache alone.
+    original = load(zoo.build("squeezenet1_1"))
+    assert original.cost(provider="table", cost_table=cached).runtime_ms == pytest.approx(result["initial_cost_ms"], rel=1e-9)
+    assert len(cached) > len(original.measurement_descriptors())  # the search measured the rewritten ops too
+
+
+@pytest.mark.parametrize("search", ["greedy", "backtracking"])
+def test_a_wrong_rule_fails_verification_and_is_named(search, tiny, wrong_rules, tmp_path, capsys):
+    from rlgraph_xflow.graphs.substitutions import RULES_DIR
+
+    out = tmp_path / "out"
+    status, _, _ = run_cli(capsys, tiny, "--search", search, "--out", out)
+    assert status == 0 and (out / "optimized.onnx").exists()  # a good earlier run in the same folder
+    status, stdout, err = run_cli(capsys, tiny, "--search", search, "--rules", RULES_DIR, "--rules", wrong_rules, "--out", out)
+    assert status == 3 and stdout == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: verification failed") and "'drop_relu'" in lines[0]
+    assert sorted(os.listdir(out)) == ["result.json"]  # the stale optimized.onnx is gone, no temporary file left
+    result = read_result(out)
+    assert result["verified"] is False and result["failing_rule"] == "drop_relu" and result["optimized_onnx"] is None
+    assert result["applied"][result["failing_step"] - 1] == "drop_relu" and result["max_abs_diff"] > 1e-3
+
+
+def test_module_entry_point_in_a_subprocess(tiny, tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "rlgraph_xflow.optimize", str(tiny), "--search", "greedy", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert read_result(tmp_path)["verified"] is True
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["resnet5", "--search", "greedy"], "did you mean 'resnet50'"),
+        (["missing.onnx", "--search", "greedy"], "neither a zoo model nor an existing .onnx file"),
+        (["squeezenet1_1", "--search", "backtracking", "--alpha", "0.5"], "--alpha must be a number >= 1"),
+        (["squeezenet1_1", "--search", "backtracking", "--alpha", "fast"], "--alpha expects a number, found 'fast'"),
+        (["squeezenet1_1", "--search", "backtracking", "--budget", "0"], "--budget must be an int >= 1"),
+        (["squeezenet1_1", "--search", "greedy", "--budget", "10"], "--alpha and --budget apply to --search backtracking"),
+        (["squeezenet1_1", "--search", "sideways"], "invalid choice: 'sideways'"),
+        (["squeezenet1_1", "--search", "greedy", "--cost-model", "guess"], "invalid choice: 'guess'"),
+        (["squeezenet1_1", "--search", "greedy", "--latency-runs", "5"], "--latency-runs must be an int >= 20"),
+        (["squeezenet1_1", "--search", "greedy", "--sequence-length", "16"], "applies to the zoo model bert_base only"),
+        (["squeezenet1_1", "--search", "greedy", "--dim", "batch"], "--dim expects NAME=POSITIVE_INT"),
+    ],
+)
+def test_bad_arguments(arguments, message, tmp_path, capsys):
+    out = tmp_path / "out"
+    status, _, err = run_cli(capsys, *arguments, "--out", out)
+    lines = err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], err
+    assert not out.exists()
+
+
+def test_bad_files_and_folders(tiny, tmp_path, capsys):
+    not_a_folder = tmp_path / "file.txt"
+    not_a_folder.write_text("x")
+    status, _, err = run_cli(capsys, tiny, "--search", "greedy", "--out", not_a_folder / "out")
+    assert status == 2 and "is not a writable folder" in err and err.count("\n") == 1
+    status, _, err = run_cli(capsys, tiny, "--search", "greedy", "--out", not_a_folder)
+    assert status == 2 and "exists and is not a folder" in err
+
+    bad_rules = tmp_path / "bad.rules"
+    bad_rules.write_text("rule x\n  family f\n  source:\n    y = Relu(a)\n  map y -> a\nend\n")
+    status, _, err = run_cli(capsys, tiny, "--search", "greedy", "--rules", bad_rules, "--out", tmp_path / "out1")
+    assert status == 2 and "bad rule library" in err and "bad.rules:1" in err and "has no example" in err
+    assert not (tmp_path / "out1").exists()
+
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"not a model")
+    status, _, err = run_cli(capsys, corrupt, "--search", "greedy", "--out", tmp_path / "out2")
+    assert status == 2 and "cannot load" in err and "corrupt.onnx" in err and err.count("\n") == 1
+    assert not (tmp_path / "out2").exists()
+
+
+def test_replay_of_greedy_reaches_its_graph_and_bisection_finds_the_break(tiny, wrong_rules):
+    from rlgraph_xflow.graphs.substitutions import RULES_DIR
+
+    library = load_rules([RULES_DIR, str(wrong_rules)])
+    graph = load(str(tiny))
+    result = greedy(graph, library)
+    price = lambda candidate: candidate.engine.cost(device="h100")["runtime_ms"]  # noqa: E731
+    path = replay(graph, library, result.applied, price, target_hash=result.graph.hash())
+    assert path.complete and path.reaches_result and len(path.graphs) == len(result.applied) + 1
+    assert [step.rule for step in path.steps] == list(result.applied)
+    checker = EquivalenceChecker(str(tiny), random_inputs(str(tiny)))
+    # Brute force: the first graph on the path that does not match the original.
+    verdicts = [checker.compare(step_graph).equal for step_graph in path.graphs]
+    assert verdicts[0] and not verdicts[-1]
+    assert first_breaking_step(path.graphs, checker) == verdicts.index(False)
+    assert first_breaking_step(path.graphs[:1], checker) is None
+    with pytest.raises(ValueError, match="no graphs"):
+        first_breaking_step([], checker)
+    with pytest.raises(TypeError, match="expected an XflowGraph"):
+        replay(graph.engine, library, result.applied, price)
+    with pytest.raises(TypeError, match="expected an XflowGraph or onnx.ModelProto"):
+        checker.compare("tiny.onnx")
+    with pytest.raises(ValueError, match="rtol must be a number >= 0"):
+        EquivalenceChecker(str(tiny), checker.feeds, rtol=-1)
+
+
+def test_random_walk_is_seeded_and_uniform_over_valid_rewrites():
+    library = load_rules()
+    graph = load(zoo.build("squeezenet1_1"))
+    counts = locations(graph, library).counts
+    valid = {(xfer, location) for xfer, count in enumerate(counts) for location in range(count)}
+    first_steps = collections.Counter()
+    walks = 3000
+    for seed in range(walks):
+        step = random_walk(graph, library, num_steps=1, seed=seed).steps[0]
+        assert step.choices == len(valid) and step.rule == library.rule_name(step.xfer_id)
+        first_steps[(step.xfer_id, step.location_id)] += 1
+    assert set(first_steps) == valid
+    # Uniform: each of the n pairs is drawn about walks/n times; 5 standard deviations either side.
+    expected = walks / len(valid)
+    spread = 5 * np.sqrt(expected)
+    assert all(abs(count - expected) <= spread for count in first_steps.values()), first_steps
+    again = random_walk(graph, library, num_steps=20, seed=11)
+    assert again.steps == random_walk(graph, library, num_steps=20, seed=11).steps and len(again.steps) == 20
+    assert len(again.graphs) == 21 and again.graph is again.graphs[-1]
+    with pytest.raises(ValueError, match="num_steps must be an int >= 0"):
+        random_walk(graph, library, num_steps=-1, seed=0)
+    with pytest.raises(TypeError, match="expected an XflowGraph"):
+        random_walk(graph.engine, library, num_steps=1, seed=0)
