@@ -5,3 +5,5 @@
 from rlgraph_xflow.core.registry import Registry
 
 AGENTS = Registry("agent")
+
+from rlgraph_xflow.agents import ppo  # noqa: E402,F401  (registers "ppo")

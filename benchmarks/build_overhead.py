@@ -1,4 +1,4 @@
-"""Trace + build seconds of the quickstart component graph.
+"""Trace + build seconds of a plain component graph (configs/policy_graph.yaml).
 
 Usage: python benchmarks/build_overhead.py [--repeats N] [--config PATH]
 
@@ -19,7 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--config", default=os.path.join(ROOT, "configs", "quickstart.yaml"))
+    parser.add_argument("--config", default=os.path.join(ROOT, "configs", "policy_graph.yaml"))
     arguments = parser.parse_args()
 
     from rlgraph_xflow.tf_runtime import load_tensorflow

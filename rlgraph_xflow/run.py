@@ -1,17 +1,20 @@
-"""`python -m rlgraph_xflow.run CONFIG [key=value ...] [--out DIR] [--dry-run]`
+"""`python -m rlgraph_xflow.run CONFIG [key=value ...] [--out DIR] [--dry-run] [--resume]`
 
-Wires a config to a component graph and runs it:
-  1. load the YAML (with bases and command-line overrides);
-  2. compose the declared root component (`model:`) from its spec;
-  3. trace it with `input_spaces:` and build it into TensorFlow;
-  4. print a summary and write the run directory: the resolved config,
-     `meta_graph.dot`, and, without --dry-run, a TensorBoard graph, a
-     checkpoint, and the outputs of every root API on sampled inputs.
+Wires a config to what it declares and runs it. Two kinds of config:
 
-A config naming an agent or an environment is checked against their
-registries; a type that does not exist fails with one sentence, not a
-traceback. Every user error exits with status 2 and a message that names
-the file, line and key path.
+* An agent run (`agent:`, `env:`, optional `execution:` and `training:`):
+  composes the environments, the execution and the agent's component graph,
+  trains with a progress bar (metrics.csv, TensorBoard, atomic checkpoints;
+  `--resume` continues from the last one), evaluates the greedy policy in the
+  real environment, exports and verifies its graph in onnxruntime
+  (optimized.onnx, result.json) and writes report.md with plots.
+* A plain component graph (`model:` and `input_spaces:`): composes, traces
+  and builds it, then calls every root API on sampled inputs.
+
+`--dry-run` composes, traces and builds, prints the summary (component
+tree, root APIs with their spaces, variables, trace and build seconds) and
+writes meta_graph.dot, then exits. Every user error exits with status 2 and
+one line that names the file, line and key path.
 """
 from __future__ import annotations
 
@@ -26,8 +29,9 @@ from typing import Optional, Sequence
 import numpy as np
 import tree
 
-TOP_LEVEL_KEYS = ("name", "description", "seed", "model", "input_spaces", "agent", "env", "execution")
+TOP_LEVEL_KEYS = ("name", "description", "seed", "model", "input_spaces", "agent", "env", "execution", "training")
 EXIT_USER_ERROR = 2
+EXIT_NOT_VERIFIED = 3
 
 
 class UserError(Exception):
@@ -43,6 +47,7 @@ def _parse_arguments(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. model.head.num_actions=4")
     parser.add_argument("--out", help="run directory (default: runs/<name>-<timestamp>)")
     parser.add_argument("--dry-run", action="store_true", help="compose, trace and build, print the summary, write meta_graph.dot, exit")
+    parser.add_argument("--resume", action="store_true", help="continue an agent run from the last checkpoint in --out")
     return parser.parse_args(argv)
 
 
@@ -52,24 +57,6 @@ def _check_top_level(config) -> None:
             close = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise UserError(str(config.error(key, f"unknown top-level key {key!r}{hint} Known keys: {', '.join(TOP_LEVEL_KEYS)}.")))
-
-
-def _check_not_yet_available(config) -> None:
-    """Agents and environments: only registered types can be named."""
-    from rlgraph_xflow.agents import AGENTS
-    from rlgraph_xflow.env import ENVIRONMENTS
-    from rlgraph_xflow.core.registry import SpecError
-
-    for key, registry in (("agent", AGENTS), ("env", ENVIRONMENTS)):
-        if key not in config:
-            continue
-        spec = config.get(key)
-        type_name = spec.get("type") if isinstance(spec, dict) else spec
-        try:
-            registry.lookup(type_name, f"{key}.type")
-        except SpecError as error:
-            raise UserError(str(config.error(error.key_path, error.message))) from None
-        raise UserError(str(config.error(key, f"running a {registry.kind} from run.py is not supported yet")))
 
 
 def _compose(config):
@@ -125,39 +112,22 @@ def _exercise_apis(executor, input_spaces, seed: int) -> dict:
     return results
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    arguments = _parse_arguments(argv)
-    from rlgraph_xflow.config import ConfigError, load_config
+def _run_component_graph(config, arguments) -> int:
     from rlgraph_xflow.core import Executor
     from rlgraph_xflow.core.meta_graph import TraceError
     from rlgraph_xflow.core.spaces import SpaceError
+    from rlgraph_xflow.tf_runtime import load_tensorflow
 
+    root, input_spaces = _compose(config)
+    load_tensorflow()
     try:
-        config = load_config(arguments.config, arguments.overrides)
-        _check_top_level(config)
-        _check_not_yet_available(config)
-        root, input_spaces = _compose(config)
-        from rlgraph_xflow.tf_runtime import load_tensorflow
-
-        load_tensorflow()
-        try:
-            executor = Executor(root, input_spaces)
-        except (TraceError, SpaceError) as error:
-            raise UserError(_locate_trace_error(config, root, error)) from None
-    except (ConfigError, UserError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USER_ERROR
-
-    run_dir = arguments.out or _default_run_dir(config)
-    os.makedirs(run_dir, exist_ok=True)
-    config.save(run_dir)
-    with open(os.path.join(run_dir, "meta_graph.dot"), "w") as stream:
-        stream.write(executor.meta_graph.to_dot())
-    print(executor.summary())
+        executor = Executor(root, input_spaces)
+    except (TraceError, SpaceError) as error:
+        raise UserError(_locate_trace_error(config, root, error)) from None
+    run_dir = _prepare_run_dir(config, arguments)
+    _write_meta_graph(executor, run_dir)
     if arguments.dry_run:
-        print(f"Dry run: wrote {os.path.join(run_dir, 'meta_graph.dot')}")
         return 0
-
     executor.write_tensorboard_graph(os.path.join(run_dir, "tensorboard"))
     results = _exercise_apis(executor, input_spaces, int(config.get("seed", 0) or 0))
     with open(os.path.join(run_dir, "api_outputs.json"), "w") as stream:
@@ -165,6 +135,72 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     executor.save(os.path.join(run_dir, "checkpoints", "final.npz"))
     print(f"Ran {len(results)} root API(s) on sampled inputs; run directory: {run_dir}")
     return 0
+
+
+def _prepare_run_dir(config, arguments) -> str:
+    run_dir = arguments.out or _default_run_dir(config)
+    os.makedirs(run_dir, exist_ok=True)
+    config.save(run_dir)
+    return run_dir
+
+
+def _write_meta_graph(executor, run_dir: str) -> None:
+    with open(os.path.join(run_dir, "meta_graph.dot"), "w") as stream:
+        stream.write(executor.meta_graph.to_dot())
+    print(executor.summary())
+
+
+def _run_agent(config, arguments) -> int:
+    from rlgraph_xflow.agent_run import build_agent_run, run_agent
+    from rlgraph_xflow.core.meta_graph import TraceError
+    from rlgraph_xflow.core.registry import SpecError
+    from rlgraph_xflow.core.spaces import SpaceError
+    from rlgraph_xflow.tf_runtime import load_tensorflow
+
+    if arguments.resume and not arguments.out:
+        raise UserError("--resume needs --out DIR: the run directory to continue")
+    load_tensorflow()
+    if arguments.dry_run:
+        try:
+            run = build_agent_run(config)
+        except (TraceError, SpaceError) as error:
+            raise UserError(f"{config.location('agent')}: agent: {error}") from None
+        run_dir = _prepare_run_dir(config, arguments)
+        _write_meta_graph(run.agent.executor, run_dir)
+        run.execution.close()
+        return 0
+    run_dir = _prepare_run_dir(config, arguments)
+    result = run_agent(config, run_dir, resume=arguments.resume)
+    print(f"{result['agent']} on {result['model']}: cost {result['initial_cost_ms']:.4f} -> {result['final_cost_ms']:.4f} ms "
+          f"({100 * result['cost_reduction']:.1f}% lower; random agent {result['random_agent_final_cost_ms']:.4f} ms), "
+          f"verified: {str(result['verified']).lower()}; run directory: {run_dir}")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    arguments = _parse_arguments(argv)
+    from rlgraph_xflow.config import ConfigError, load_config
+    from rlgraph_xflow.core.registry import SpecError
+
+    try:
+        config = load_config(arguments.config, arguments.overrides)
+        _check_top_level(config)
+        try:
+            if "agent" in config or "env" in config:
+                return _run_agent(config, arguments)
+            return _run_component_graph(config, arguments)
+        except SpecError as error:
+            raise UserError(str(config.error(error.key_path, error.message))) from None
+    except (ConfigError, UserError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as error:
+        from rlgraph_xflow.optimize.pipeline import VerificationFailed
+
+        if not isinstance(error, VerificationFailed):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_NOT_VERIFIED
 
 
 if __name__ == "__main__":

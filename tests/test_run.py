@@ -7,7 +7,7 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-QUICKSTART = os.path.join(ROOT, "configs", "quickstart.yaml")
+QUICKSTART = os.path.join(ROOT, "configs", "policy_graph.yaml")
 
 
 def run_cli(*arguments, home=None):
@@ -47,8 +47,9 @@ def test_full_run_writes_run_directory(tmp_path):
     (["model.network.type=mpl"], "model.network.type: unknown component type 'mpl' (did you mean 'mlp'?)"),
     (["model.network.layerz=[3]"], "model.network.layerz: component type 'mlp' has no argument 'layerz' (did you mean 'layers'?)"),
     (["modle.x=1"], "modle: unknown top-level key 'modle'; did you mean 'model'?"),
-    (["agent.type=ppo"], "agent.type: unknown agent type 'ppo': no agent types exist in this version yet."),
-    (["env.type=xflow"], "env.type: unknown environment type 'xflow': no environment types exist in this version yet."),
+    (["agent.type=pop", "env.type=xflow"], "agent.type: unknown agent type 'pop' (did you mean 'ppo'?)"),
+    (["agent.type=ppo", "env.type=xflwo"], "env.type: unknown environment type 'xflwo' (did you mean 'xflow'?)"),
+    (["agent.type=ppo"], "env: an agent run needs an `env:` spec with a type"),
     (["model.head.num_actions=0"], "model.head.num_actions: expected a positive int, got 0"),
     (["input_spaces.observations.type=flaot_box"], "unknown space type 'flaot_box'; did you mean 'float_box'?"),
     (["model.network.layers"], "override"),

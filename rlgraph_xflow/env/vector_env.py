@@ -55,7 +55,20 @@ class BatchedXflowEnv:
 
     def reset(self, seed: int | None = None):
         results = [env.reset(seed=None if seed is None else seed + index) for index, env in enumerate(self.envs)]
-        return batch_observations([observation for observation, _ in results]), [info for _, info in results]
+        self.observations = [observation for observation, _ in results]
+        return batch_observations(self.observations), [info for _, info in results]
+
+    def get_state(self) -> list:
+        return [env.get_state() for env in self.envs]
+
+    def set_state(self, states: list) -> dict:
+        """Restores every environment's episode; returns the batched observation."""
+        if len(states) != self.num_envs:
+            raise ValueError(f"expected {self.num_envs} environment states, got {len(states)}")
+        for env, state in zip(self.envs, states):
+            env.set_state(state)
+        self.observations = [env.observe() for env in self.envs]
+        return batch_observations(self.observations)
 
     def step(self, actions):
         """Steps every environment.
@@ -81,5 +94,6 @@ class BatchedXflowEnv:
             terminated.append(done)
             truncated.append(cut)
             infos.append(info)
+        self.observations = observations
         return (batch_observations(observations), np.asarray(rewards, np.float32), np.asarray(terminated),
                 np.asarray(truncated), infos)

@@ -132,7 +132,7 @@ class XflowEnv(gymnasium.Env):
         self._started = True
         metrics = self.metrics
         self.reward_function.reset(metrics)
-        return self._observation(), self._info(metrics, None, False, time.perf_counter() - start)
+        return self.observe(), self._info(metrics, None, False, time.perf_counter() - start)
 
     def step(self, action):
         if not self._started:
@@ -149,7 +149,7 @@ class XflowEnv(gymnasium.Env):
         else:
             reward, invalid = self.invalid_reward, True
         self._steps += 1
-        observation = self._observation()
+        observation = self.observe()
         if not observation[XFER_MASK][:-1].any():
             terminated = True
         truncated = not terminated and self._steps >= self.max_steps
@@ -166,6 +166,20 @@ class XflowEnv(gymnasium.Env):
     def current_graph(self):
         """The current graph as an XflowGraph (shares the initial weights)."""
         return self.initial_graph.with_engine(self._state.graph())
+
+    def get_state(self) -> dict:
+        """What set_state needs to continue this episode exactly (graph bytes and step count)."""
+        if not self._started:
+            raise RuntimeError("XflowEnv.get_state called before reset()")
+        return {"graph": self._state.graph().to_bytes(), "steps": self._steps}
+
+    def set_state(self, state: dict) -> None:
+        """Continues an episode saved by get_state (the initial graph must be the same)."""
+        from rlgraph_xflow.ops import _engine
+
+        self.reset()
+        self._state.reset(_engine.Graph.from_bytes(state["graph"]))
+        self._steps = int(state["steps"])
 
     def location_counts(self) -> np.ndarray:
         return np.asarray(self._state.location_counts(), dtype=np.int32)
@@ -186,7 +200,8 @@ class XflowEnv(gymnasium.Env):
             raise ValueError(f"location {location} is out of range [0, {self.max_locations})")
         return xfer, location
 
-    def _observation(self) -> dict:
+    def observe(self) -> dict:
+        """The current observation (as reset and step return it)."""
         # graph_nets imports TensorFlow; load it quietly first.
         from rlgraph_xflow.tf_runtime import load_tensorflow
 

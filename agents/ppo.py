@@ -1,0 +1,214 @@
+"""PPO: the model-free agent (dissertation section 3.3, Algorithm 3).
+
+Classes in this file:
+  PPOModel: the root component, composed purely from specs: a graph-network
+    encoder, the masked two-stage (xfer, then location) action sampler, a
+    value head, GAE, the clipped PPO loss and Adam. Its APIs are what the
+    agent calls: act, greedy_act, value, estimate_advantages, update.
+  PPOAgent: builds PPOModel for an environment's observation sizes and runs
+    PPO's update: GAE over a rollout, then `epochs` passes of shuffled
+    minibatches. Registered as agent type "ppo".
+
+Defaults follow the dissertation's code where it gives them: 5 message-
+passing rounds, learning rate 2.5e-3, clip 0.3, gamma 0.99, lambda 0.97.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Optional
+
+import numpy as np
+
+import rlgraph_xflow.components  # noqa: F401  (registers the component types)
+from rlgraph_xflow.agents import AGENTS
+from rlgraph_xflow.agents.agent import Agent, ObservationSizes
+from rlgraph_xflow.core import BoolBox, Component, Executor, FloatBox, IntBox, SpecError, api, from_spec
+from rlgraph_xflow.env import observation as fields
+
+DEFAULT_SPECS = {
+    "encoder": {"type": "gn_encoder", "latent_size": 64, "message_passing_rounds": 5},
+    "sampler": {"type": "masked_dual_action_sampler"},
+    "value_head": {"type": "value_head", "hidden_layers": [64]},
+    "gae": {"type": "gae", "gamma": 0.99, "gae_lambda": 0.97},
+    "loss": {"type": "ppo_loss", "clip_ratio": 0.3},
+    "optimizer": {"type": "adam", "learning_rate": 2.5e-3},
+}
+
+
+def _merged(default: dict, given: Any, key_path: str) -> Any:
+    """The default spec updated by the given one (a given type replaces it)."""
+    if given is None:
+        return copy.deepcopy(default)
+    if isinstance(given, str):
+        given = {"type": given}
+    if not isinstance(given, dict):
+        raise SpecError(key_path, f"expected a component spec (a mapping with 'type'), got {given!r}")
+    if "type" in given and given["type"] != default["type"]:
+        return copy.deepcopy(given)
+    return {**copy.deepcopy(default), **given}
+
+
+class PPOModel(Component):
+    """Encoder, sampler and value head, plus GAE, loss and optimizer.
+
+    Args:
+        num_xfers: N, filled into the sampler spec.
+        encoder, sampler, value_head, gae, loss, optimizer: component specs.
+    """
+
+    def __init__(self, num_xfers: int, encoder: Any, sampler: Any, value_head: Any, gae: Any, loss: Any, optimizer: Any,
+                 seed: int = 0, key_path: str = "agent"):
+        super().__init__(scope="ppo")
+        sampler = dict(sampler, num_xfers=num_xfers)
+        for spec in (encoder, sampler, value_head):
+            spec.setdefault("seed", seed)
+        self.encoder = from_spec(encoder, f"{key_path}.encoder", scope="encoder")
+        self.sampler = from_spec(sampler, f"{key_path}.sampler", scope="sampler")
+        self.value_head = from_spec(value_head, f"{key_path}.value_head", scope="value_head")
+        self.gae = from_spec(gae, f"{key_path}.gae", scope="gae")
+        self.loss = from_spec(loss, f"{key_path}.loss", scope="loss")
+        optimizer = dict(optimizer)
+        if "targets" in optimizer:
+            raise SpecError(f"{key_path}.optimizer.targets", "the PPO agent sets the optimizer's targets itself")
+        optimizer["targets"] = [self.encoder, self.sampler, self.value_head]
+        self.optimizer = from_spec(optimizer, f"{key_path}.optimizer", scope="optimizer")
+        self.add_components(self.encoder, self.sampler, self.value_head, self.gae, self.loss, self.optimizer)
+
+    def _policy_inputs(self, observations):
+        graphs = observations[fields.GRAPH_TUPLE]
+        node_embeddings, z = self.encoder.encode(graphs)
+        return z, (z, node_embeddings, graphs, observations[fields.XFER_TUPLES], observations[fields.LOCATION_MASKS],
+                   observations[fields.XFER_MASK])
+
+    @api
+    def act(self, observations):
+        """Sampled actions with their log-probabilities, and state values."""
+        z, inputs = self._policy_inputs(observations)
+        return self.sampler.sample_actions(*inputs), self.value_head.value(z)
+
+    @api
+    def greedy_act(self, observations):
+        """The most likely actions (evaluation)."""
+        _, inputs = self._policy_inputs(observations)
+        return self.sampler.greedy_actions(*inputs)
+
+    @api
+    def value(self, observations):
+        """V(s) of each graph."""
+        z = self.encoder.global_latent(observations[fields.GRAPH_TUPLE])
+        return self.value_head.value(z)
+
+    @api
+    def estimate_advantages(self, rewards, values, dones, bootstrap_values):
+        """GAE advantages and returns over [B, T] rollouts."""
+        return self.gae.advantages_and_returns(rewards, values, dones, bootstrap_values)
+
+    @api
+    def update(self, observations, xfers, locations, old_log_probs, advantages, returns, old_values):
+        """One clipped-PPO gradient step on a minibatch; returns the loss parts and the gradient norm."""
+        z, inputs = self._policy_inputs(observations)
+        evaluated = self.sampler.evaluate_actions(*inputs, xfers, locations)
+        parts = self.loss.loss(evaluated["log_probs"], old_log_probs, advantages, self.value_head.value(z), old_values,
+                               returns, evaluated["xfer_entropy"], evaluated["location_entropy"])
+        return parts, self.optimizer.step(parts["total_loss"])
+
+
+def _positive_int(value, key_path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SpecError(key_path, f"expected an int >= 1, got {value!r}")
+    return value
+
+
+@AGENTS.register("ppo")
+class PPOAgent(Agent):
+    """Proximal policy optimisation with the masked dual action.
+
+    Args:
+        sizes: the environment's observation sizes (set by the runner).
+        encoder, sampler, value_head, gae, loss, optimizer: component specs,
+            merged over DEFAULT_SPECS.
+        num_envs: environments stepped together.
+        rollout_steps: steps per environment between updates.
+        epochs: passes over a rollout per update.
+        minibatch_size: steps per gradient step.
+        seed: seeds every component and the minibatch shuffling.
+    """
+
+    def __init__(self, sizes: ObservationSizes, encoder: Any = None, sampler: Any = None, value_head: Any = None,
+                 gae: Any = None, loss: Any = None, optimizer: Any = None, num_envs: int = 4, rollout_steps: int = 16,
+                 epochs: int = 4, minibatch_size: int = 32, seed: int = 0, key_path: str = "agent"):
+        self.sizes = sizes
+        self.num_envs = _positive_int(num_envs, f"{key_path}.num_envs")
+        self.rollout_steps = _positive_int(rollout_steps, f"{key_path}.rollout_steps")
+        self.epochs = _positive_int(epochs, f"{key_path}.epochs")
+        self.minibatch_size = _positive_int(minibatch_size, f"{key_path}.minibatch_size")
+        self.seed = seed
+        specs = {name: _merged(DEFAULT_SPECS[name], given, f"{key_path}.{name}") for name, given in (
+            ("encoder", encoder), ("sampler", sampler), ("value_head", value_head), ("gae", gae), ("loss", loss),
+            ("optimizer", optimizer))}
+        self.model = PPOModel(sizes.num_xfers, seed=seed, key_path=key_path, **specs)
+        self.executor = Executor(self.model, self.input_spaces(sizes))
+
+    @staticmethod
+    def input_spaces(sizes: ObservationSizes) -> dict:
+        scalar = FloatBox((), batch_rank=True)
+        series = FloatBox((), batch_rank=True, time_rank=True)
+        return {
+            "observations": fields.observation_space(sizes.num_xfers, sizes.max_locations, sizes.max_pattern_ops,
+                                                     sizes.node_feature_size - 1),
+            "xfers": IntBox(sizes.num_xfers + 1, batch_rank=True),
+            "locations": IntBox(sizes.max_locations, batch_rank=True),
+            "old_log_probs": scalar, "advantages": scalar, "returns": scalar, "old_values": scalar,
+            "rewards": series, "values": series, "dones": BoolBox((), batch_rank=True, time_rank=True),
+            "bootstrap_values": scalar,
+        }
+
+    @property
+    def build_stats(self):
+        return self.executor.stats
+
+    def act(self, observations: dict, greedy: bool = False) -> dict:
+        if greedy:
+            return dict(self.executor.execute("greedy_act", observations))
+        actions, values = self.executor.execute("act", observations)
+        return dict(actions, values=values)
+
+    def bootstrap_values(self, observations: dict) -> np.ndarray:
+        return self.executor.execute("value", observations)
+
+    def update(self, buffer, bootstrap_values: Optional[np.ndarray] = None) -> dict:
+        """GAE over the buffer, then `epochs` passes of minibatch PPO steps.
+
+        Returns:
+            Mean loss parts over the minibatches, and the gradient norm.
+        """
+        series = buffer.time_series()
+        if bootstrap_values is None:
+            bootstrap_values = np.zeros(buffer.num_envs, np.float32)
+        advantages, returns = self.executor.execute(
+            "estimate_advantages", series["rewards"], series["values"], series["dones"],
+            np.asarray(bootstrap_values, np.float32))
+        buffer.set_advantages(advantages, returns)
+        totals: dict = {}
+        count = 0
+        for _ in range(self.epochs):
+            for batch in buffer.minibatches(self.minibatch_size):
+                parts, gradient_norm = self.executor.execute(
+                    "update", batch["observations"], batch["xfers"], batch["locations"], batch["log_probs"],
+                    batch["advantages"], batch["returns"], batch["values"])
+                for key, value in dict(parts, gradient_norm=gradient_norm).items():
+                    totals[key] = totals.get(key, 0.0) + float(value)
+                count += 1
+        return {key: value / count for key, value in totals.items()}
+
+    def make_trainer(self, execution, run_dir: str, training: dict, seed: int):
+        from rlgraph_xflow.training import Trainer
+
+        return Trainer(self, execution, run_dir, total_env_steps=training["total_env_steps"],
+                       checkpoint_every=training["checkpoint_every"], seed=seed)
+
+    def save(self, path: str) -> str:
+        return self.executor.save(path)
+
+    def restore(self, path: str) -> None:
+        self.executor.restore(path)

@@ -1,0 +1,137 @@
+"""A training run from a config: agent + environment + execution -> verified graph + report.
+
+Functions in this file:
+  build_agent_run: composes the execution (which builds the environments)
+    and the agent from the config, checking every spec with its key path.
+  run_agent: trains (or resumes), evaluates the greedy policy in the real
+    environment, exports and verifies its graph in onnxruntime, compares
+    with a random agent, and writes result.json and report.md.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any
+
+from rlgraph_xflow.core.registry import SpecError
+
+TRAINING_DEFAULTS = {"total_env_steps": 20000, "checkpoint_every": 5, "evaluation_episodes": 1, "random_baseline_episodes": 8}
+
+
+@dataclasses.dataclass
+class AgentRun:
+    agent: Any
+    execution: Any
+    env_spec: dict
+    training: dict
+    seed: int
+
+
+def _training_settings(config) -> dict:
+    given = config.get("training") or {}
+    if not isinstance(given, dict):
+        raise SpecError("training", f"expected a mapping, got {given!r}")
+    unknown = sorted(set(given) - set(TRAINING_DEFAULTS))
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], TRAINING_DEFAULTS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise SpecError(f"training.{unknown[0]}", f"unknown training setting{hint}. Known: {', '.join(TRAINING_DEFAULTS)}.")
+    settings = {**TRAINING_DEFAULTS, **given}
+    for key, value in settings.items():
+        minimum = 0 if key in ("random_baseline_episodes",) else 1
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise SpecError(f"training.{key}", f"expected an int >= {minimum}, got {value!r}")
+    return settings
+
+
+def build_agent_run(config) -> AgentRun:
+    """Composes the execution and the agent; raises SpecError naming the key path."""
+    from rlgraph_xflow.agents import AGENTS
+    from rlgraph_xflow.agents.agent import ObservationSizes
+    from rlgraph_xflow.env import ENVIRONMENTS
+    from rlgraph_xflow.execution import EXECUTIONS
+
+    seed = config.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise SpecError("seed", f"expected an int, got {seed!r}")
+    env_spec = config.get("env")
+    if not isinstance(env_spec, dict) or "type" not in env_spec:
+        raise SpecError("env", "an agent run needs an `env:` spec with a type, e.g. {type: xflow, graph: squeezenet1_1}")
+    ENVIRONMENTS.lookup(env_spec["type"], "env.type")
+    env_arguments = {key: value for key, value in env_spec.items() if key != "type"}
+    agent_spec = config.get("agent")
+    if not isinstance(agent_spec, dict) or "type" not in agent_spec:
+        raise SpecError("agent", "expected an agent spec with a type, e.g. {type: ppo}")
+    AGENTS.lookup(agent_spec["type"], "agent.type")
+    num_envs = agent_spec.get("num_envs", 4)
+    execution_spec = dict(config.get("execution") or {"type": "local"})
+    execution_spec.setdefault("type", "local")
+    execution = EXECUTIONS.from_spec(execution_spec, "execution", env_spec=env_arguments, num_envs=num_envs)
+    sizes = ObservationSizes.of_env(execution.sample_env)
+    agent = AGENTS.from_spec({**agent_spec, "seed": agent_spec.get("seed", seed)}, "agent", sizes=sizes)
+    return AgentRun(agent, execution, env_arguments, _training_settings(config), seed)
+
+
+def _reward_unit(reward_spec) -> str:
+    normalized = isinstance(reward_spec, dict) and reward_spec.get("normalize")
+    return "fraction of the initial runtime" if normalized else "ms"
+
+
+def run_agent(config, run_dir: str, resume: bool = False) -> dict:
+    """Trains, evaluates, verifies and reports; returns result.json's content."""
+    from rlgraph_xflow.env.xflow_env import XflowEnv
+    from rlgraph_xflow.evaluation import run_greedy_episode, run_random_episodes
+    from rlgraph_xflow.optimize.pipeline import load_model, write_verified_graph
+    from rlgraph_xflow.reporting import write_report
+
+    run = build_agent_run(config)
+    training = run.training
+    trainer = run.agent.make_trainer(run.execution, run_dir, training, run.seed)
+    try:
+        summary = trainer.run(resume=resume)
+    finally:
+        run.execution.close()
+
+    env = XflowEnv(**{**run.env_spec, "graph": run.execution.sample_env.initial_graph,
+                      "rules": run.execution.sample_env.library})
+    initial_cost = env.reset()[1]["runtime_ms"]
+    best = None
+    for _ in range(training["evaluation_episodes"]):
+        episode = run_greedy_episode(run.agent, env)
+        if best is None or episode.final_runtime_ms < best.final_runtime_ms:
+            best = episode
+    random_episodes = run_random_episodes(env, training["random_baseline_episodes"], seed=run.seed)
+    random_costs = [episode.final_runtime_ms for episode in random_episodes]
+
+    report = {
+        "model": str(run.env_spec.get("graph")),
+        "agent": config.get("agent")["type"],
+        "search": None,
+        "initial_cost_ms": initial_cost,
+        "final_cost_ms": best.final_runtime_ms,
+        "cost_reduction": (initial_cost - best.final_runtime_ms) / initial_cost if initial_cost > 0 else 0.0,
+        "applied": best.applied_xfer_names,
+        "env_steps": summary.env_steps,
+        "train_seconds": summary.train_seconds,
+        "search_seconds": summary.train_seconds,
+        "random_agent_final_cost_ms": sum(random_costs) / len(random_costs) if random_costs else None,
+        "beats_random_agent": bool(random_costs) and best.final_runtime_ms < sum(random_costs) / len(random_costs),
+        **summary.extra_result,
+    }
+    loaded = load_model(run.env_spec["graph"], batch_size=run.env_spec.get("batch_size", 1),
+                        sequence_length=run.env_spec.get("sequence_length"), seed=run.seed)
+    if loaded.graph.hash() != env.initial_graph.hash():
+        raise RuntimeError(f"the environment's graph and the reloaded {loaded.name!r} differ; cannot verify against it")
+    device = env.device
+    result = write_verified_graph(loaded, env.library, best.final_graph, best.applied_xfer_names, report, run_dir,
+                                  lambda graph: graph.cost(device=device).runtime_ms, max_locations=env.max_locations,
+                                  seed=run.seed)
+    write_report(run_dir, os.path.join(run_dir, "metrics.csv"), result, env.xfer_names,
+                 summary.last_applied_per_episode + [best.applied_xfer_ids],
+                 title=f"{config.get('name') or 'run'}: {result['agent']} on {result['model']}",
+                 reward_unit=_reward_unit(run.env_spec.get("reward")))
+    return result
