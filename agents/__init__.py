@@ -7,3 +7,4 @@ from rlgraph_xflow.core.registry import Registry
 AGENTS = Registry("agent")
 
 from rlgraph_xflow.agents import ppo  # noqa: E402,F401  (registers "ppo")
+from rlgraph_xflow.agents import world_model  # noqa: E402,F401  (registers "world_model")

@@ -71,9 +71,13 @@ def build_agent_run(config) -> AgentRun:
     execution_spec = dict(config.get("execution") or {"type": "local"})
     execution_spec.setdefault("type", "local")
     execution = EXECUTIONS.from_spec(execution_spec, "execution", env_spec=env_arguments, num_envs=num_envs)
-    sizes = ObservationSizes.of_env(execution.sample_env)
-    agent = AGENTS.from_spec({**agent_spec, "seed": agent_spec.get("seed", seed)}, "agent", sizes=sizes)
-    return AgentRun(agent, execution, env_arguments, _training_settings(config), seed)
+    try:
+        sizes = ObservationSizes.of_env(execution.sample_env)
+        agent = AGENTS.from_spec({**agent_spec, "seed": agent_spec.get("seed", seed)}, "agent", sizes=sizes)
+        return AgentRun(agent, execution, env_arguments, _training_settings(config), seed)
+    except BaseException:
+        execution.close()  # a Ray execution must not outlive a failed build
+        raise
 
 
 def _reward_unit(reward_spec) -> str:

@@ -171,8 +171,10 @@ def _run_agent(config, arguments) -> int:
         return 0
     run_dir = _prepare_run_dir(config, arguments)
     result = run_agent(config, run_dir, resume=arguments.resume)
+    random_cost = result.get("random_agent_final_cost_ms")
+    random_text = f"; random agent {random_cost:.4f} ms" if random_cost is not None else ""
     print(f"{result['agent']} on {result['model']}: cost {result['initial_cost_ms']:.4f} -> {result['final_cost_ms']:.4f} ms "
-          f"({100 * result['cost_reduction']:.1f}% lower; random agent {result['random_agent_final_cost_ms']:.4f} ms), "
+          f"({100 * result['cost_reduction']:.1f}% lower{random_text}), "
           f"verified: {str(result['verified']).lower()}; run directory: {run_dir}")
     return 0
 

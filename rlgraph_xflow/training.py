@@ -190,14 +190,14 @@ class Trainer:
             row = {
                 "update": self.update, "env_steps": self.env_steps, "wall_seconds": round(self.wall_seconds, 6),
                 "episodes": len(finished),
-                "episode_reward": float(np.mean([e.reward for e in finished])) if finished else "",
-                "episode_final_cost_ms": float(np.mean([e.final_runtime_ms for e in finished])) if finished else "",
+                "episode_reward": float(np.mean([e.reward for e in finished])) if finished else float("nan"),
+                "episode_final_cost_ms": float(np.mean([e.final_runtime_ms for e in finished])) if finished else float("nan"),
                 **{key: losses.get(key, "") for key in METRIC_FIELDS[6:]},
             }
             log.append(row)
             with writer.as_default(step=self.env_steps):
                 for key, value in row.items():
-                    if isinstance(value, float) and key != "wall_seconds":
+                    if isinstance(value, float) and key != "wall_seconds" and not math.isnan(value):
                         # tf.summary.scalar lives in the tensorboard package; a
                         # summary tagged for the scalars plugin is the same record.
                         tf.summary.write(key, tf.constant(value, tf.float32), metadata=_SCALAR_METADATA)
@@ -216,7 +216,7 @@ class Trainer:
         bar = "#" * int(30 * fraction) + "." * (30 - int(30 * fraction))
         reward = row["episode_reward"]
         text = (f"[{bar}] update {self.update}/{self.total_updates}, {self.env_steps} env steps, "
-                f"reward {reward if reward == '' else f'{reward:.4f}'}, loss {row['total_loss']:.4f}")
+                f"reward {'-' if math.isnan(reward) else f'{reward:.4f}'}, loss {row['total_loss']:.4f}")
         if sys.stderr.isatty():
             sys.stderr.write("\r" + text)
         elif self.update == self.total_updates or self.update % max(1, self.total_updates // 10) == 0:

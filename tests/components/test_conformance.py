@@ -62,6 +62,12 @@ MINIMAL_SPECS = {
     "adam": ({"type": "adam", "targets": ["model"]}, {"inputs": OBSERVATIONS}),
     "mdn_rnn": ({"type": "mdn_rnn", "latent_size": LATENT, "num_xfers": NUM_XFERS, "max_locations": LOCATIONS,
                  "lstm_units": 8, "num_mixtures": 2}, MDN_RNN_SPACES),
+    "latent_location_head": ({"type": "latent_location_head", "num_xfers": NUM_XFERS, "hidden_layers": [4, 3]},
+                             {"features": POLICY_SPACES["z"], "location_masks": POLICY_SPACES["location_masks"],
+                              "xfers": POLICY_SPACES["xfers"]}),
+    "latent_dual_action_sampler": ({"type": "latent_dual_action_sampler", "num_xfers": NUM_XFERS},
+                                   {"features": POLICY_SPACES["z"], **{name: POLICY_SPACES[name] for name in (
+                                       "location_masks", "xfer_mask", "xfers", "locations")}}),
 }
 
 

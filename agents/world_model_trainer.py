@@ -1,0 +1,362 @@
+"""WorldModelTrainer: the two phases of the model-based agent, with logs and checkpoints.
+
+Classes in this file:
+  DreamRollout: T steps of B dream episodes, stored as fixed-shape arrays
+    (a dream observation has no graph, so no GraphsTuple batching is needed)
+    and served as shuffled PPO minibatches.
+  WorldModelTrainer: phase 1 trains the MDN-RNN online on minibatches of
+    random-agent episodes from the real environment (dissertation 3.4.1);
+    phase 2 trains the PPO controller in a DreamEnv (3.4.2). Its run(resume)
+    returns a TrainingSummary whose env_steps are REAL environment steps
+    and whose extra_result holds real_env_steps, dream_steps,
+    world_model_metrics and the dream score.
+
+Budgets: phase 1 takes ceil(total_env_steps / (num_envs x rollout_steps))
+iterations of num_envs x rollout_steps real steps each; phase 2 takes
+ceil(dream_steps_per_env_step x real steps / (dream_envs x
+dream_rollout_steps)) controller updates (at least one).
+
+Held-out metrics: each iteration's new episodes are scored by the world
+model before it trains on them (progressive validation), so every reported
+figure comes from real episodes the model had not seen; world_model_metrics
+are those of the last iteration.
+
+metrics.csv holds one row per phase-1 iteration and per phase-2 update
+(column "phase"). episode_reward and episode_final_cost_ms are those of REAL
+(random-agent) episodes, so they appear in phase-1 rows only; the
+controller's dream returns are in dream_episode_reward.
+
+Checkpoints and --resume: the world-model phase is resumable at its end
+(a checkpoint is written when it finishes), the dream phase at every
+`checkpoint_every` controller updates (the agent's variables, including the
+world model's and the sampler's random streams, the DreamEnv's episodes,
+the shuffling state and the counters). The phase-1 loop itself is not
+checkpointed mid-way: a run interrupted there has no checkpoint and is
+rerun from the start.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+from rlgraph_xflow.agents.world_model_episodes import RandomRolloutCollector, pad_episodes, world_model_metrics
+from rlgraph_xflow.core import checkpoint
+from rlgraph_xflow.env import dream_env
+from rlgraph_xflow.env.dream_env import DreamEnv, location_masks_from_counts
+from rlgraph_xflow.env.observation import LOCATION_MASKS, XFER_MASK
+from rlgraph_xflow.reporting.metrics_log import MetricsLog
+from rlgraph_xflow.training import LATEST, TrainingSummary, _write_json_atomically
+
+WORLD_MODEL_PHASE, DREAM_PHASE = "world_model", "dream"
+METRIC_FIELDS = [
+    "update", "phase", "env_steps", "dream_steps", "wall_seconds", "episodes", "episode_reward", "episode_final_cost_ms",
+    "dream_episodes", "dream_episode_reward", "world_model_loss", "z_nll", "reward_mae", "done_accuracy",
+    "xfer_mask_accuracy", "location_mask_accuracy", "mask_accuracy", "total_loss", "policy_loss", "value_loss",
+    "xfer_entropy", "location_entropy", "approximate_kl", "gradient_norm",
+]
+_DREAM_STEP_FIELDS = ("z", "hidden_state", "xfer_mask", "location_counts", "xfers", "locations", "rewards", "dones",
+                      "values", "log_probs")
+
+
+class DreamRollout:
+    """T steps of B dream rows.
+
+    Args:
+        max_locations: L, to expand location counts into masks per minibatch.
+    """
+
+    def __init__(self, max_locations: int):
+        self.max_locations = max_locations
+        self.steps = {field: [] for field in _DREAM_STEP_FIELDS}
+
+    def add(self, observation: dict, actions: dict, rewards, dones) -> None:
+        values = {"z": observation[dream_env.LATENT], "hidden_state": observation[dream_env.HIDDEN_STATE],
+                  "xfer_mask": observation[dream_env.XFER_MASK], "location_counts": observation[dream_env.LOCATION_COUNTS],
+                  "xfers": actions["xfers"], "locations": actions["locations"], "rewards": rewards, "dones": dones,
+                  "values": actions["values"], "log_probs": actions["log_probs"]}
+        for field, value in values.items():
+            self.steps[field].append(np.array(value))
+
+    def series(self, field: str) -> np.ndarray:
+        """[B, T] (or [B, T, ...]) array of one field."""
+        return np.stack(self.steps[field], axis=1)
+
+    def minibatches(self, batch_size: int, rng, advantages: np.ndarray, returns: np.ndarray):
+        """Shuffled minibatches covering every step once (agent.update's keys)."""
+        arrays = {field: self.series(field) for field in _DREAM_STEP_FIELDS}
+        rows, steps = arrays["rewards"].shape
+        order = rng.permutation(rows * steps)
+        for start in range(0, len(order), batch_size):
+            flat = order[start:start + batch_size]
+            row, step = flat // steps, flat % steps
+            batch = {field: values[row, step] for field, values in arrays.items()}
+            batch["location_masks"] = location_masks_from_counts(batch.pop("location_counts"), self.max_locations)
+            batch["advantages"], batch["returns"] = advantages[row, step], returns[row, step]
+            yield batch
+
+
+class WorldModelTrainer:
+    """Trains a WorldModelAgent: world model from real rollouts, then the controller in the dream.
+
+    Args:
+        agent: the WorldModelAgent.
+        execution: LocalExecution; its batched environment supplies the real
+            rollouts and its sample environment the initial graph.
+        run_dir: where metrics.csv, tensorboard/ and checkpoints/ go.
+        total_env_steps: the real-environment budget.
+        checkpoint_every: controller updates between dream-phase checkpoints.
+        seed: seed of the random agent and of the minibatch shuffling.
+        keep_episodes: how many dream episodes' applied xfers to keep (report heatmap).
+        progress: print a progress line to stderr.
+    """
+
+    def __init__(self, agent, execution, run_dir: str, total_env_steps: int, checkpoint_every: int = 5, seed: int = 0,
+                 keep_episodes: int = 64, progress: bool = True):
+        if not hasattr(execution, "env") or not hasattr(execution.env, "envs"):
+            raise ValueError(f"the world-model agent collects real rollouts from an execution's batched environment "
+                             f"(execution type 'local'); got {type(execution).__name__}")
+        self.agent, self.execution, self.run_dir = agent, execution, run_dir
+        self.checkpoint_every, self.keep_episodes, self.progress, self.seed = checkpoint_every, keep_episodes, progress, seed
+        self.steps_per_iteration = agent.num_envs * agent.rollout_steps
+        self.iterations = max(1, math.ceil(total_env_steps / self.steps_per_iteration))
+        self.steps_per_update = agent.dream_envs * agent.dream_rollout_steps
+        real_steps = self.iterations * self.steps_per_iteration
+        self.dream_updates = max(1, math.ceil(agent.dream_steps_per_env_step * real_steps / self.steps_per_update))
+        self.checkpoint_dir = os.path.join(run_dir, "checkpoints")
+        os.makedirs(self.checkpoint_dir, exist_ok=True)
+        self.rng = np.random.default_rng(seed)
+        self.phase = WORLD_MODEL_PHASE
+        self.row = 0
+        self.dream_update = 0
+        self.real_env_steps = 0
+        self.dream_steps = 0
+        self.wall_seconds = 0.0
+        self.episodes = 0
+        self.world_model_metrics: dict = {}
+        self.recent_applied: list = []
+        self.dream = None
+
+    # Checkpoints -------------------------------------------------------------------
+    def save_checkpoint(self) -> str:
+        """Writes the agent, the dream episodes and the counters, then points latest.json at them."""
+        name = f"{self.phase}-{self.row:06d}"
+        agent_path = self.agent.save(os.path.join(self.checkpoint_dir, f"{name}.npz"))
+        dream_path = None
+        if self.dream is not None and self.dream.state is not None:
+            dream_path = checkpoint.save_variables(self.dream.get_state(), os.path.join(self.checkpoint_dir, f"{name}-dream.npz"))
+        state = {
+            "phase": self.phase, "row": self.row, "dream_update": self.dream_update, "real_env_steps": self.real_env_steps,
+            "dream_steps": self.dream_steps, "wall_seconds": self.wall_seconds, "episodes": self.episodes,
+            "world_model_metrics": self.world_model_metrics, "recent_applied": self.recent_applied,
+            "rng": self.rng.bit_generator.state, "dream": os.path.basename(dream_path) if dream_path else None,
+        }
+        state_path = os.path.join(self.checkpoint_dir, f"{name}.json")
+        _write_json_atomically(state_path, state)
+        _write_json_atomically(os.path.join(self.checkpoint_dir, LATEST),
+                               {"agent": os.path.basename(agent_path), "state": os.path.basename(state_path), "update": self.row})
+        return state_path
+
+    def restore_checkpoint(self) -> bool:
+        """Restores the latest checkpoint; returns False when there is none."""
+        latest = os.path.join(self.checkpoint_dir, LATEST)
+        if not os.path.isfile(latest):
+            return False
+        with open(latest) as stream:
+            pointer = json.load(stream)
+        self.agent.restore(os.path.join(self.checkpoint_dir, pointer["agent"]))
+        with open(os.path.join(self.checkpoint_dir, pointer["state"])) as stream:
+            state = json.load(stream)
+        self.phase, self.row, self.dream_update = state["phase"], int(state["row"]), int(state["dream_update"])
+        self.real_env_steps, self.dream_steps = int(state["real_env_steps"]), int(state["dream_steps"])
+        self.wall_seconds, self.episodes = float(state["wall_seconds"]), int(state["episodes"])
+        self.world_model_metrics, self.recent_applied = state["world_model_metrics"], state["recent_applied"]
+        self.rng.bit_generator.state = state["rng"]
+        self._saved_dream = (checkpoint.load_arrays(os.path.join(self.checkpoint_dir, state["dream"]))
+                             if state["dream"] else None)
+        return True
+
+    # The loop ------------------------------------------------------------------------
+    def run(self, resume: bool = False) -> TrainingSummary:
+        """Runs both phases (continuing a checkpoint if `resume`)."""
+        metrics_path = os.path.join(self.run_dir, "metrics.csv")
+        self._saved_dream = None
+        if resume:
+            if not self.restore_checkpoint():
+                raise FileNotFoundError(f"--resume: no checkpoint in {self.checkpoint_dir} (latest.json is missing); "
+                                        "the world-model phase writes its first checkpoint when it finishes")
+            self.log = MetricsLog(metrics_path, METRIC_FIELDS)
+            self.log.truncate_after("update", self.row)
+        else:
+            if os.path.exists(metrics_path):
+                os.remove(metrics_path)
+            self.log = MetricsLog(metrics_path, METRIC_FIELDS)
+        from rlgraph_xflow.tf_runtime import load_tensorflow
+
+        self.tf = load_tensorflow()
+        self.writer = self.tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard"))
+        from tensorflow.core.framework import summary_pb2
+
+        # tf.summary.scalar lives in the tensorboard package; a summary tagged
+        # for the scalars plugin is the same record (as in Trainer).
+        self.scalar_metadata = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+        sample_env = self.execution.sample_env
+        initial_observation, _ = sample_env.reset()
+        self.agent.remember_initial_observation(initial_observation)
+        if self.phase == WORLD_MODEL_PHASE:
+            self._train_world_model()
+            self.phase = DREAM_PHASE
+            self.save_checkpoint()
+        self._train_controller(initial_observation, sample_env)
+        self.writer.flush()
+        dream_score = self.dream_score(initial_observation, sample_env)
+        extra = {"real_env_steps": self.real_env_steps, "dream_steps": self.dream_steps,
+                 "world_model_metrics": self.world_model_metrics, "temperature": self.agent.temperature,
+                 "dream_score": dream_score}
+        return TrainingSummary(self.iterations + self.dream_updates, self.real_env_steps, self.wall_seconds, self.episodes,
+                               self.recent_applied, extra_result=extra)
+
+    def _train_world_model(self) -> None:
+        agent = self.agent
+        collector = RandomRolloutCollector(self.execution.env, agent.encode, seed=self.seed)
+        collector.reset()
+        for iteration in range(self.iterations):
+            started = time.perf_counter()
+            finished = collector.collect(agent.rollout_steps)
+            self.real_env_steps += self.steps_per_iteration
+            real_episodes = list(finished)
+            if iteration == self.iterations - 1:
+                # The last iteration also learns from the episodes still in
+                # progress: each is a valid prefix of a real episode.
+                finished = finished + collector.unfinished()
+            losses, held_out = {}, {}
+            if finished:
+                batch = pad_episodes(finished)
+                parts, predictions = agent.evaluate_world_model(batch)
+                held_out = world_model_metrics(batch, predictions, parts["z_nll"], agent.sizes.max_locations, agent.done_threshold)
+                self.world_model_metrics = held_out
+                losses = self._world_model_epochs(finished)
+            self.episodes += len(real_episodes)
+            self.wall_seconds += time.perf_counter() - started
+            self.row += 1
+            self._log({
+                "phase": WORLD_MODEL_PHASE, "episodes": len(real_episodes),
+                "episode_reward": float(np.mean([sum(e.rewards) for e in real_episodes])) if real_episodes else math.nan,
+                "episode_final_cost_ms": float(np.mean([e.final_runtime_ms for e in real_episodes])) if real_episodes else math.nan,
+                "world_model_loss": losses.get("total_loss", math.nan), "gradient_norm": losses.get("gradient_norm", math.nan),
+                **{key: held_out.get(key, math.nan) for key in ("z_nll", "reward_mae", "done_accuracy", "xfer_mask_accuracy",
+                                                                 "location_mask_accuracy", "mask_accuracy")},
+            }, f"world model {iteration + 1}/{self.iterations}, {self.real_env_steps} real steps, "
+               f"z NLL {held_out.get('z_nll', math.nan):.3f}")
+
+    def _world_model_epochs(self, episodes: list) -> dict:
+        agent = self.agent
+        totals: dict = {}
+        count = 0
+        for _ in range(agent.world_model_epochs):
+            order = self.rng.permutation(len(episodes))
+            for start in range(0, len(order), agent.world_model_minibatch_size):
+                parts = agent.update_world_model(pad_episodes([episodes[i] for i in order[start:start + agent.world_model_minibatch_size]]))
+                for key, value in parts.items():
+                    totals[key] = totals.get(key, 0.0) + value
+                count += 1
+        return {key: value / count for key, value in totals.items()}
+
+    def _make_dream(self, initial_observation: dict, sample_env, num_envs: int) -> DreamEnv:
+        agent = self.agent
+        initial_z = agent.encode(initial_observation["graph_tuple"])[0]
+        return DreamEnv(agent, initial_z, initial_observation[XFER_MASK], np.asarray(initial_observation[LOCATION_MASKS]).sum(-1),
+                        num_envs=num_envs, max_locations=agent.sizes.max_locations, lstm_units=agent.lstm_units,
+                        max_steps=sample_env.max_steps, invalid_reward=sample_env.invalid_reward,
+                        done_threshold=agent.done_threshold)
+
+    def _train_controller(self, initial_observation: dict, sample_env) -> None:
+        agent = self.agent
+        self.dream = self._make_dream(initial_observation, sample_env, agent.dream_envs)
+        if self._saved_dream is not None:
+            observation = self.dream.set_state(self._saved_dream)
+        else:
+            observation, _ = self.dream.reset()
+        returns_so_far = np.zeros(agent.dream_envs)
+        applied_so_far = [[] for _ in range(agent.dream_envs)]
+        while self.dream_update < self.dream_updates:
+            started = time.perf_counter()
+            rollout = DreamRollout(agent.sizes.max_locations)
+            finished_returns = []
+            for _ in range(agent.dream_rollout_steps):
+                actions = agent.act(observation)
+                stacked = np.stack([actions["xfers"], actions["locations"]], axis=1).astype(np.int64)
+                next_observation, rewards, terminated, truncated, info = self.dream.step(stacked)
+                dones = terminated | truncated
+                rollout.add(observation, actions, rewards, dones)
+                returns_so_far += rewards
+                for row in range(agent.dream_envs):
+                    xfer = int(actions["xfers"][row])
+                    if xfer < agent.sizes.num_xfers and not info["invalid"][row]:
+                        applied_so_far[row].append(xfer)
+                    if dones[row]:
+                        finished_returns.append(float(returns_so_far[row]))
+                        self.recent_applied = (self.recent_applied + [applied_so_far[row]])[-self.keep_episodes:]
+                        returns_so_far[row], applied_so_far[row] = 0.0, []
+                observation = next_observation
+            advantages, returns = agent.estimate_advantages(rollout.series("rewards"), rollout.series("values"),
+                                                            rollout.series("dones"), agent.bootstrap_values(observation))
+            totals: dict = {}
+            count = 0
+            for _ in range(agent.epochs):
+                for batch in rollout.minibatches(agent.minibatch_size, self.rng, advantages, returns):
+                    for key, value in agent.update(batch).items():
+                        totals[key] = totals.get(key, 0.0) + value
+                    count += 1
+            losses = {key: value / count for key, value in totals.items()}
+            self.dream_update += 1
+            self.dream_steps += self.steps_per_update
+            self.wall_seconds += time.perf_counter() - started
+            self.row += 1
+            self._log({"phase": DREAM_PHASE, "dream_episodes": len(finished_returns),
+                       "dream_episode_reward": float(np.mean(finished_returns)) if finished_returns else math.nan,
+                       **{key: losses.get(key, math.nan) for key in ("total_loss", "policy_loss", "value_loss", "xfer_entropy",
+                                                                     "location_entropy", "approximate_kl", "gradient_norm")}},
+                      f"dream {self.dream_update}/{self.dream_updates}, {self.dream_steps} dream steps, "
+                      f"dream return {np.mean(finished_returns) if finished_returns else math.nan:.4f}")
+            if self.dream_update % self.checkpoint_every == 0 or self.dream_update == self.dream_updates:
+                self.save_checkpoint()
+
+    def dream_score(self, initial_observation: dict, sample_env) -> float:
+        """Mean return of one greedy-controller episode per dream row (the world model's score of the policy).
+
+        Uses a fresh DreamEnv, so the training dream's episodes are untouched;
+        dream steps spent here are not counted (they train nothing).
+        """
+        agent = self.agent
+        dream = self._make_dream(initial_observation, sample_env, agent.dream_envs)
+        observation, _ = dream.reset()
+        returns = np.zeros(agent.dream_envs)
+        running = np.ones(agent.dream_envs, bool)
+        for _ in range(sample_env.max_steps):
+            actions = agent.act(observation, greedy=True)
+            observation, rewards, terminated, truncated, _ = dream.step(
+                np.stack([actions["xfers"], actions["locations"]], axis=1).astype(np.int64))
+            returns += np.where(running, rewards, 0.0)
+            running &= ~(terminated | truncated)
+            if not running.any():
+                break
+        return float(returns.mean())
+
+    def _log(self, values: dict, text: str) -> None:
+        row = {field: math.nan for field in METRIC_FIELDS}
+        row.update({"update": self.row, "env_steps": self.real_env_steps, "dream_steps": self.dream_steps,
+                    "wall_seconds": round(self.wall_seconds, 6), "episodes": 0, "dream_episodes": 0})
+        row.update(values)
+        self.log.append(row)
+        with self.writer.as_default(step=self.row):
+            for key, value in row.items():
+                if isinstance(value, float) and math.isfinite(value) and key != "wall_seconds":
+                    self.tf.summary.write(key, self.tf.constant(value, self.tf.float32), metadata=self.scalar_metadata)
+        if self.progress:
+            sys.stderr.write(f"[{self.row}/{self.iterations + self.dream_updates}] {text}\n")
+            sys.stderr.flush()

@@ -1,0 +1,53 @@
+"""PPO against greedy and backtracking search on the zoo graphs.
+
+Usage: python benchmarks/agents.py [--graphs squeezenet1_1 resnet18 ...] [--env-steps N] [--budget B]
+
+For each graph: trains PPO (configs/ppo_<graph>.yaml, with --env-steps as the
+budget) and takes its greedy policy's final cost, then runs greedy search and
+backtracking (--budget graphs) on the same graph and cost model (analytic
+h100). Wall seconds are reported for each so the budgets can be compared.
+Last line: `agents <graph>=ppo:<ms>/<s>,greedy:<ms>/<s>,backtracking:<ms>/<s> ...`
+"""
+import argparse
+import os
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG_NAMES = {"resnet18": "ppo_resnet18", "resnet50": "ppo_resnet50", "inception_v3": "ppo_inception",
+                "squeezenet1_1": "ppo_squeezenet", "bert_base": "ppo_bert"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--graphs", nargs="+", default=list(CONFIG_NAMES))
+    parser.add_argument("--env-steps", type=int, default=4096)
+    parser.add_argument("--budget", type=int, default=1000)
+    arguments = parser.parse_args()
+
+    from rlgraph_xflow.agent_run import run_agent
+    from rlgraph_xflow.config import load_config
+    from rlgraph_xflow.graphs import substitutions
+    from rlgraph_xflow.optimize.pipeline import load_model
+
+    rules = substitutions.load_rules()
+    cells = []
+    for graph in arguments.graphs:
+        config = load_config(os.path.join(ROOT, "configs", f"{CONFIG_NAMES[graph]}.yaml"),
+                             [f"training.total_env_steps={arguments.env_steps}", "training.random_baseline_episodes=0"])
+        with tempfile.TemporaryDirectory() as run_dir:
+            ppo = run_agent(config, run_dir)
+        loaded = load_model(graph, sequence_length=config.get("env.sequence_length"))
+        greedy = substitutions.greedy(loaded.graph, rules, device="h100")
+        backtracking = substitutions.backtracking(loaded.graph, rules, budget=arguments.budget, device="h100")
+        print(f"{graph}: initial {ppo['initial_cost_ms']:.4f} ms; PPO {ppo['final_cost_ms']:.4f} ms in {ppo['train_seconds']:.1f} s "
+              f"({ppo['env_steps']} env steps); greedy {greedy.final_cost:.4f} ms in {greedy.seconds:.1f} s; "
+              f"backtracking {backtracking.final_cost:.4f} ms in {backtracking.seconds:.1f} s", file=sys.stderr)
+        cells.append(f"{graph}=ppo:{ppo['final_cost_ms']:.4f}/{ppo['train_seconds']:.1f},"
+                     f"greedy:{greedy.final_cost:.4f}/{greedy.seconds:.1f},"
+                     f"backtracking:{backtracking.final_cost:.4f}/{backtracking.seconds:.1f}")
+    print("agents " + " ".join(cells))
+
+
+if __name__ == "__main__":
+    main()
