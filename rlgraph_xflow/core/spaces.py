@@ -231,7 +231,7 @@ class FloatBox(BoxSpace):
         return values.astype(self.dtype)
 
     def _value_mismatch(self, array):
-        if array.size and (np.any(array < self.low) or np.any(array > self.high)):
+        if array.size and (np.isfinite(self.low) or np.isfinite(self.high)) and (array.min() < self.low or array.max() > self.high):
             return f"values outside [{self.low}, {self.high}]"
         return None
 
@@ -282,7 +282,8 @@ class IntBox(BoxSpace):
     def _value_mismatch(self, array):
         if array.size == 0:
             return None
-        if np.any(array < self.low) or (self.high is not None and np.any(array >= self.high)):
+        # min/max make no temporary boolean arrays: inputs can be millions of indices.
+        if array.min() < self.low or (self.high is not None and array.max() >= self.high):
             return f"values outside [{self.low}, {self.high})"
         return None
 
