@@ -93,6 +93,11 @@ def run_agent(config, run_dir: str, resume: bool = False) -> dict:
     from rlgraph_xflow.reporting import write_report
 
     run = build_agent_run(config)
+    executor = getattr(run.agent, "executor", None)
+    if executor is not None:
+        with open(os.path.join(run_dir, "meta_graph.dot"), "w") as stream:
+            stream.write(executor.meta_graph.to_dot())
+        print(executor.summary(), flush=True)
     training = run.training
     trainer = run.agent.make_trainer(run.execution, run_dir, training, run.seed)
     try:

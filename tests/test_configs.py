@@ -55,3 +55,4 @@ def test_config_runs_briefly(path, tmp_path):
         report = json.loads((tmp_path / "run" / "result.json").read_text())
         assert report["verified"] is True and report["env_steps"] == 8
         assert (tmp_path / "run" / "optimized.onnx").is_file() and (tmp_path / "run" / "report.md").is_file()
+        assert "Component tree:" in result.stdout and "Root APIs:" in result.stdout
