@@ -1,6 +1,8 @@
 """Agent: the interface every agent (learning or baseline) offers the execution loop.
 
-Classes in this file:
+Classes and functions in this file:
+  merged_spec: a component spec with an agent's defaults filled in.
+  positive_int: checks an agent setting, naming its key path.
   ObservationSizes: the sizes an agent's spaces are derived from (taken from
     the environment, so the YAML never repeats them).
   Agent: act on a batched observation, learn from a filled rollout buffer,
@@ -8,8 +10,11 @@ Classes in this file:
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
-from typing import Optional
+from typing import Any, Optional
+
+from rlgraph_xflow.core.registry import SpecError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,3 +79,23 @@ class Agent:
     @property
     def build_stats(self) -> Optional[object]:
         return None
+
+
+def merged_spec(default: dict, given: Any, key_path: str) -> dict:
+    """The default spec updated by the given one (a given type replaces it)."""
+    if given is None:
+        return copy.deepcopy(default)
+    if isinstance(given, str):
+        given = {"type": given}
+    if not isinstance(given, dict):
+        raise SpecError(key_path, f"expected a component spec (a mapping with 'type'), got {given!r}")
+    if "type" in given and given["type"] != default["type"]:
+        return copy.deepcopy(given)
+    return {**copy.deepcopy(default), **given}
+
+
+def positive_int(value, key_path: str) -> int:
+    """`value` when it is an int >= 1; SpecError naming key_path otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SpecError(key_path, f"expected an int >= 1, got {value!r}")
+    return value

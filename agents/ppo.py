@@ -14,14 +14,13 @@ passing rounds, learning rate 2.5e-3, clip 0.3, gamma 0.99, lambda 0.97.
 """
 from __future__ import annotations
 
-import copy
 from typing import Any, Optional
 
 import numpy as np
 
 import rlgraph_xflow.components  # noqa: F401  (registers the component types)
 from rlgraph_xflow.agents import AGENTS
-from rlgraph_xflow.agents.agent import Agent, ObservationSizes
+from rlgraph_xflow.agents.agent import Agent, ObservationSizes, merged_spec, positive_int
 from rlgraph_xflow.core import BoolBox, Component, Executor, FloatBox, IntBox, SpecError, api, from_spec
 from rlgraph_xflow.env import observation as fields
 
@@ -33,19 +32,6 @@ DEFAULT_SPECS = {
     "loss": {"type": "ppo_loss", "clip_ratio": 0.3},
     "optimizer": {"type": "adam", "learning_rate": 2.5e-3},
 }
-
-
-def _merged(default: dict, given: Any, key_path: str) -> Any:
-    """The default spec updated by the given one (a given type replaces it)."""
-    if given is None:
-        return copy.deepcopy(default)
-    if isinstance(given, str):
-        given = {"type": given}
-    if not isinstance(given, dict):
-        raise SpecError(key_path, f"expected a component spec (a mapping with 'type'), got {given!r}")
-    if "type" in given and given["type"] != default["type"]:
-        return copy.deepcopy(given)
-    return {**copy.deepcopy(default), **given}
 
 
 class PPOModel(Component):
@@ -113,12 +99,6 @@ class PPOModel(Component):
         return parts, self.optimizer.step(parts["total_loss"])
 
 
-def _positive_int(value, key_path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SpecError(key_path, f"expected an int >= 1, got {value!r}")
-    return value
-
-
 @AGENTS.register("ppo")
 class PPOAgent(Agent):
     """Proximal policy optimisation with the masked dual action.
@@ -138,12 +118,12 @@ class PPOAgent(Agent):
                  gae: Any = None, loss: Any = None, optimizer: Any = None, num_envs: int = 4, rollout_steps: int = 16,
                  epochs: int = 4, minibatch_size: int = 32, seed: int = 0, key_path: str = "agent"):
         self.sizes = sizes
-        self.num_envs = _positive_int(num_envs, f"{key_path}.num_envs")
-        self.rollout_steps = _positive_int(rollout_steps, f"{key_path}.rollout_steps")
-        self.epochs = _positive_int(epochs, f"{key_path}.epochs")
-        self.minibatch_size = _positive_int(minibatch_size, f"{key_path}.minibatch_size")
+        self.num_envs = positive_int(num_envs, f"{key_path}.num_envs")
+        self.rollout_steps = positive_int(rollout_steps, f"{key_path}.rollout_steps")
+        self.epochs = positive_int(epochs, f"{key_path}.epochs")
+        self.minibatch_size = positive_int(minibatch_size, f"{key_path}.minibatch_size")
         self.seed = seed
-        specs = {name: _merged(DEFAULT_SPECS[name], given, f"{key_path}.{name}") for name, given in (
+        specs = {name: merged_spec(DEFAULT_SPECS[name], given, f"{key_path}.{name}") for name, given in (
             ("encoder", encoder), ("sampler", sampler), ("value_head", value_head), ("gae", gae), ("loss", loss),
             ("optimizer", optimizer))}
         self.model = PPOModel(sizes.num_xfers, seed=seed, key_path=key_path, **specs)

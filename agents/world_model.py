@@ -37,7 +37,6 @@ Design (what trains what):
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 from typing import Any, Optional
 
@@ -45,7 +44,7 @@ import numpy as np
 
 import rlgraph_xflow.components  # noqa: F401  (registers the component types)
 from rlgraph_xflow.agents import AGENTS
-from rlgraph_xflow.agents.agent import Agent, ObservationSizes
+from rlgraph_xflow.agents.agent import Agent, ObservationSizes, merged_spec, positive_int
 from rlgraph_xflow.core import BoolBox, Component, Executor, FloatBox, IntBox, SpecError, api, from_spec, graph_fn
 from rlgraph_xflow.env import dream_env
 from rlgraph_xflow.env import observation as fields
@@ -60,25 +59,6 @@ DEFAULT_SPECS = {
     "loss": {"type": "ppo_loss", "clip_ratio": 0.3},
     "optimizer": {"type": "adam", "learning_rate": 2.5e-3},
 }
-
-
-def _merged(default: dict, given: Any, key_path: str) -> dict:
-    """The default spec updated by the given one (a given type replaces it)."""
-    if given is None:
-        return copy.deepcopy(default)
-    if isinstance(given, str):
-        given = {"type": given}
-    if not isinstance(given, dict):
-        raise SpecError(key_path, f"expected a component spec (a mapping with 'type'), got {given!r}")
-    if "type" in given and given["type"] != default["type"]:
-        return copy.deepcopy(given)
-    return {**copy.deepcopy(default), **given}
-
-
-def _positive_int(value, key_path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SpecError(key_path, f"expected an int >= 1, got {value!r}")
-    return value
 
 
 def _positive_number(value, key_path: str) -> float:
@@ -249,13 +229,13 @@ class WorldModelAgent(Agent):
         self.key_path = key_path
         for name in ("num_envs", "rollout_steps", "world_model_epochs", "world_model_minibatch_size", "dream_envs",
                      "dream_rollout_steps", "epochs", "minibatch_size"):
-            setattr(self, name, _positive_int(locals()[name], f"{key_path}.{name}"))
+            setattr(self, name, positive_int(locals()[name], f"{key_path}.{name}"))
         self.dream_steps_per_env_step = _positive_number(dream_steps_per_env_step, f"{key_path}.dream_steps_per_env_step")
         if isinstance(done_threshold, bool) or not isinstance(done_threshold, (int, float)) or not 0 <= done_threshold <= 1:
             raise SpecError(f"{key_path}.done_threshold", f"expected a number in [0, 1], got {done_threshold!r}")
         self.done_threshold = float(done_threshold)
         self.seed = seed
-        specs = {name: _merged(DEFAULT_SPECS[name], given, f"{key_path}.{name}") for name, given in (
+        specs = {name: merged_spec(DEFAULT_SPECS[name], given, f"{key_path}.{name}") for name, given in (
             ("encoder", encoder), ("mdn_rnn", mdn_rnn), ("world_model_optimizer", world_model_optimizer),
             ("sampler", sampler), ("value_head", value_head), ("gae", gae), ("loss", loss), ("optimizer", optimizer))}
         if temperature is not None:
