@@ -50,7 +50,7 @@ from rlgraph_xflow.env import dream_env
 from rlgraph_xflow.env.dream_env import DreamEnv, location_masks_from_counts
 from rlgraph_xflow.env.observation import LOCATION_MASKS, XFER_MASK
 from rlgraph_xflow.reporting.metrics_log import MetricsLog
-from rlgraph_xflow.training import LATEST, TrainingSummary, _write_json_atomically
+from rlgraph_xflow.training import TrainingSummary, read_latest_pointer, write_json_atomically, write_latest_pointer
 
 WORLD_MODEL_PHASE, DREAM_PHASE = "world_model", "dream"
 METRIC_FIELDS = [
@@ -156,18 +156,15 @@ class WorldModelTrainer:
             "rng": self.rng.bit_generator.state, "dream": os.path.basename(dream_path) if dream_path else None,
         }
         state_path = os.path.join(self.checkpoint_dir, f"{name}.json")
-        _write_json_atomically(state_path, state)
-        _write_json_atomically(os.path.join(self.checkpoint_dir, LATEST),
-                               {"agent": os.path.basename(agent_path), "state": os.path.basename(state_path), "update": self.row})
+        write_json_atomically(state_path, state)
+        write_latest_pointer(self.checkpoint_dir, agent_path, state_path, self.row)
         return state_path
 
     def restore_checkpoint(self) -> bool:
         """Restores the latest checkpoint; returns False when there is none."""
-        latest = os.path.join(self.checkpoint_dir, LATEST)
-        if not os.path.isfile(latest):
+        pointer = read_latest_pointer(self.checkpoint_dir)
+        if pointer is None:
             return False
-        with open(latest) as stream:
-            pointer = json.load(stream)
         self.agent.restore(os.path.join(self.checkpoint_dir, pointer["agent"]))
         with open(os.path.join(self.checkpoint_dir, pointer["state"])) as stream:
             state = json.load(stream)

@@ -49,13 +49,29 @@ class TrainingSummary:
     extra_result: dict = dataclasses.field(default_factory=dict)
 
 
-def _write_json_atomically(path: str, document: dict) -> None:
+def write_json_atomically(path: str, document: dict) -> None:
+    """Writes JSON to a temporary file in the same folder, syncs it, renames it over `path`."""
     descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
     with os.fdopen(descriptor, "w") as stream:
         json.dump(document, stream)
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(temporary, path)
+
+
+def write_latest_pointer(checkpoint_dir: str, agent_file: str, state_file: str, update: int) -> None:
+    """Points latest.json at a checkpoint's files; written last, so a crash keeps the previous pointer."""
+    write_json_atomically(os.path.join(checkpoint_dir, LATEST),
+                          {"agent": os.path.basename(agent_file), "state": os.path.basename(state_file), "update": update})
+
+
+def read_latest_pointer(checkpoint_dir: str):
+    """latest.json's content, or None when no checkpoint was written."""
+    latest = os.path.join(checkpoint_dir, LATEST)
+    if not os.path.isfile(latest):
+        return None
+    with open(latest) as stream:
+        return json.load(stream)
 
 
 def _encode_bytes(value):
@@ -130,18 +146,15 @@ class Trainer:
             "buffer_rng": self.buffer.rng.bit_generator.state,
         }
         state_path = os.path.join(self.checkpoint_dir, f"{name}.json")
-        _write_json_atomically(state_path, _encode_bytes(state))
-        _write_json_atomically(os.path.join(self.checkpoint_dir, LATEST),
-                               {"agent": os.path.basename(agent_path), "state": os.path.basename(state_path), "update": self.update})
+        write_json_atomically(state_path, _encode_bytes(state))
+        write_latest_pointer(self.checkpoint_dir, agent_path, state_path, self.update)
         return state_path
 
     def restore_checkpoint(self) -> bool:
         """Restores the latest checkpoint; returns False when there is none."""
-        latest = os.path.join(self.checkpoint_dir, LATEST)
-        if not os.path.isfile(latest):
+        pointer = read_latest_pointer(self.checkpoint_dir)
+        if pointer is None:
             return False
-        with open(latest) as stream:
-            pointer = json.load(stream)
         self.agent.restore(os.path.join(self.checkpoint_dir, pointer["agent"]))
         with open(os.path.join(self.checkpoint_dir, pointer["state"])) as stream:
             state = _decode_bytes(json.load(stream))
