@@ -27,6 +27,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from rlgraph_xflow.components.heads.location_head import chosen_location_mask
 from rlgraph_xflow.components.heads.xfer_policy_head import check_layer_widths, check_positive_int, mask_logits
 from rlgraph_xflow.components.layers.activations import apply_activation, check_activation
 from rlgraph_xflow.components.layers.dense import Dense
@@ -122,13 +123,7 @@ class LatentLocationHead(Component):
     def _graph_fn_masked_scores(self, scores, location_masks, xfers):
         import tensorflow as tf
 
-        xfers = tf.cast(xfers, tf.int32)
-        scores = tf.squeeze(scores, axis=-1)
-        rows = tf.minimum(xfers, self.num_xfers - 1)
-        mask = tf.gather(location_masks, rows, axis=1, batch_dims=1)  # [B, L]
-        only_first = tf.equal(tf.range(tf.shape(mask)[1]), 0)[None, :]
-        mask = tf.where((xfers == self.num_xfers)[:, None], tf.broadcast_to(only_first, tf.shape(mask)), mask)
-        return mask_logits(scores, mask)
+        return mask_logits(tf.squeeze(scores, axis=-1), chosen_location_mask(location_masks, xfers, self.num_xfers))
 
     @_graph_fn_masked_scores.output_spaces
     def _graph_fn_masked_scores(self, scores, location_masks, xfers):

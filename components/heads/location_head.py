@@ -20,6 +20,21 @@ from rlgraph_xflow.components.layers.mlp import MLP
 from rlgraph_xflow.core import BoolBox, Component, FloatBox, GraphSpace, IntBox, api, graph_fn, register
 
 
+def chosen_location_mask(location_masks, xfers, num_xfers: int):
+    """The location mask [B, L] of each row's chosen xfer (TF ops; call inside a graph_fn).
+
+    NO-OP (xfer == num_xfers) has no locations of its own: only location 0 is
+    allowed, so its location log-probability and entropy are 0.
+    """
+    import tensorflow as tf
+
+    xfers = tf.cast(xfers, tf.int32)
+    rows = tf.minimum(xfers, num_xfers - 1)
+    mask = tf.gather(location_masks, rows, axis=1, batch_dims=1)
+    only_first = tf.equal(tf.range(tf.shape(mask)[1]), 0)[None, :]
+    return tf.where((xfers == num_xfers)[:, None], tf.broadcast_to(only_first, tf.shape(mask)), mask)
+
+
 @register("location_head")
 class LocationHead(Component):
     """Masked location logits [B, L] for one chosen xfer per graph.
@@ -125,13 +140,7 @@ class LocationHead(Component):
     def _graph_fn_masked_scores(self, scores, location_masks, xfers):
         import tensorflow as tf
 
-        xfers = tf.cast(xfers, tf.int32)
-        scores = tf.squeeze(scores, axis=-1)
-        rows = tf.minimum(xfers, self.num_xfers - 1)
-        mask = tf.gather(location_masks, rows, axis=1, batch_dims=1)  # [B, L]
-        only_first = tf.equal(tf.range(tf.shape(mask)[1]), 0)[None, :]
-        mask = tf.where((xfers == self.num_xfers)[:, None], tf.broadcast_to(only_first, tf.shape(mask)), mask)
-        return mask_logits(scores, mask)
+        return mask_logits(tf.squeeze(scores, axis=-1), chosen_location_mask(location_masks, xfers, self.num_xfers))
 
     @_graph_fn_masked_scores.output_spaces
     def _graph_fn_masked_scores(self, scores, location_masks, xfers):
