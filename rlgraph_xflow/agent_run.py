@@ -55,6 +55,7 @@ def build_agent_run(config) -> AgentRun:
     from rlgraph_xflow.env import ENVIRONMENTS
     from rlgraph_xflow.execution import EXECUTIONS
 
+    training = _training_settings(config)
     seed = config.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise SpecError("seed", f"expected an int, got {seed!r}")
@@ -74,7 +75,7 @@ def build_agent_run(config) -> AgentRun:
     try:
         sizes = ObservationSizes.of_env(execution.sample_env)
         agent = AGENTS.from_spec({**agent_spec, "seed": agent_spec.get("seed", seed)}, "agent", sizes=sizes)
-        return AgentRun(agent, execution, env_arguments, _training_settings(config), seed)
+        return AgentRun(agent, execution, env_arguments, training, seed)
     except BaseException:
         execution.close()  # a Ray execution must not outlive a failed build
         raise
