@@ -1,5 +1,6 @@
 // Python face of the search baselines: _engine.greedy and
-// _engine.backtracking. Registered into _engine by engine_module.cc.
+// _engine.backtracking, and _engine.rewrite_estimates (what the searches
+// predict about candidates without building them; tests check it). Registered into _engine by engine_module.cc.
 //
 // Cost sources: with neither cost_table nor measure, the analytic roofline
 // of `device`; otherwise the table ({cost_key: ms}), then measure(descriptor)
@@ -11,6 +12,7 @@
 
 #include "bindings/bindings.h"
 #include "engine/errors.h"
+#include "engine/priced_graph.h"
 #include "engine/search.h"
 
 namespace py = pybind11;
@@ -66,7 +68,7 @@ CostSources MakeSources(const std::string& device, const std::optional<std::map<
 
 py::tuple ToTuple(xflow::SearchResult result) {
   return py::make_tuple(std::move(result.best), result.applied, result.initial_cost_ms, result.final_cost_ms, result.seconds,
-                        result.explored);
+                        result.explored, result.steps);
 }
 
 }  // namespace
@@ -85,7 +87,7 @@ void RegisterSearchBindings(py::module_& module) {
       py::arg("measure") = py::none(), py::arg("fallback_to_analytic") = false,
       py::arg("max_locations") = xflow::kDefaultMaxLocations, py::arg("max_steps") = 100000,
       "Greedy descent: apply the location that lowers the runtime most until none does. Returns (best graph, "
-      "applied rule ids, initial ms, final ms, seconds, explored graphs).");
+      "applied rule ids, initial ms, final ms, seconds, explored graphs, (xfer, location) steps).");
   module.def(
       "backtracking",
       [](const xflow::Graph& graph, const xflow::RuleLibrary& library, double alpha, int32_t budget, const std::string& device,
@@ -99,5 +101,31 @@ void RegisterSearchBindings(py::module_& module) {
       py::arg("cost_table") = py::none(), py::arg("measure") = py::none(), py::arg("fallback_to_analytic") = false,
       py::arg("max_locations") = xflow::kDefaultMaxLocations,
       "TASO's cost-based backtracking search. Returns (best graph, applied rule ids, initial ms, final ms, seconds, "
-      "explored graphs).");
+      "explored graphs, (xfer, location) steps).");
+  module.def(
+      "rewrite_estimates",
+      [](const xflow::Graph& graph, const xflow::RuleLibrary& library, const std::string& device, int32_t max_locations) {
+        xflow::SearchCost cost(nullptr, nullptr, &xflow::GetDeviceProfile(device));
+        xflow::PricedGraph priced(graph, cost);
+        const xflow::Locations locations = xflow::FindLocations(library, graph, max_locations);
+        // First pass fills the cost cache the way a search does (building the
+        // candidates it cannot price); the second pass reports predictions.
+        for (const std::vector<xflow::Rewrite>& rewrites : locations.rewrites) {
+          for (const xflow::Rewrite& rewrite : rewrites) {
+            if (!priced.Estimate(rewrite, cost).runtime_ms) cost.RuntimeMs(xflow::ApplyRewrite(graph, rewrite));
+          }
+        }
+        py::list estimates;
+        for (size_t xfer = 0; xfer < locations.rewrites.size(); ++xfer) {
+          for (size_t location = 0; location < locations.rewrites[xfer].size(); ++location) {
+            const xflow::RewriteEstimate estimate = priced.Estimate(locations.rewrites[xfer][location], cost);
+            estimates.append(py::make_tuple(xfer, location, estimate.hash,
+                                            estimate.runtime_ms ? py::cast(*estimate.runtime_ms) : py::none()));
+          }
+        }
+        return py::make_tuple(priced.hash(), priced.runtime_ms(), estimates);
+      },
+      py::arg("graph"), py::arg("library"), py::arg("device") = "h100", py::arg("max_locations") = xflow::kDefaultMaxLocations,
+      "What the searches predict without building candidates: (graph hash, graph runtime ms on the device's roofline, "
+      "[(xfer, location, predicted hash of the rewritten graph, predicted runtime ms or None when not predictable)]).");
 }

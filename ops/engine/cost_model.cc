@@ -79,6 +79,41 @@ std::string CostKey(const Graph& graph, int32_t index, const std::vector<bool>& 
   return key + "}";
 }
 
+uint64_t CostHash(const Op& op, const std::vector<CostInput>& inputs) {
+  uint64_t hash = OpHeadHash(op);
+  for (const CostInput& input : inputs) {
+    if (input.type == nullptr) {
+      hash = CombineHash(hash, kMissingInputHash);
+      continue;
+    }
+    hash = CombineHash(CombineHash(hash, HashTensorType(*input.type)), input.constant ? 1 : 0);
+    if (input.int_values != nullptr) {
+      uint64_t values = CombineHash(0x696e7473ULL, input.int_values->size());
+      for (int64_t value : *input.int_values) values = CombineHash(values, static_cast<uint64_t>(value));
+      hash = CombineHash(hash, values);
+    }
+  }
+  hash = CombineHash(hash, op.outputs.size());
+  if (op.type == kOpaqueOp) {
+    for (const TensorType& output : op.outputs) hash = CombineHash(hash, HashTensorType(output));
+  }
+  return hash;
+}
+
+uint64_t CostHash(const Graph& graph, int32_t index, const std::vector<bool>& constant) {
+  const Op& op = graph.op(index);
+  std::vector<CostInput> inputs;
+  inputs.reserve(op.inputs.size());
+  for (const Edge& edge : op.inputs) {
+    if (edge.IsMissing()) {
+      inputs.push_back(CostInput{});
+      continue;
+    }
+    inputs.push_back(CostInput{&graph.TypeOf(edge), static_cast<bool>(constant[static_cast<size_t>(edge.op)]), graph.IntValuesOf(edge)});
+  }
+  return CostHash(op, inputs);
+}
+
 void CostTable::Set(const std::string& cost_key, double runtime_ms) {
   if (!(runtime_ms >= 0)) {
     throw CostError("measured runtime for cost key '" + cost_key + "' must be a number >= 0 ms, got " +

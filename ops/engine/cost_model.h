@@ -42,6 +42,20 @@ struct OpMetrics {
 OpMetrics ComputeOpMetrics(const Graph& graph, int32_t index, const std::vector<bool>& constant);
 std::string CostKey(const Graph& graph, int32_t index, const std::vector<bool>& constant);
 
+// One input of an op as pricing sees it: its type (null for an omitted
+// input), whether it is constant, and its int values when it carries them.
+struct CostInput {
+  const TensorType* type = nullptr;
+  bool constant = false;
+  const IntList* int_values = nullptr;
+};
+// A 64-bit hash of what CostKey spells out (type, inputs, output arity,
+// opaque output types, parameters), so ops with equal keys hash equal and,
+// up to collisions, only those. An op's runtime is a function of it, which
+// lets a search price an op that is not in a graph yet (a rewrite's new op).
+uint64_t CostHash(const Op& op, const std::vector<CostInput>& inputs);
+uint64_t CostHash(const Graph& graph, int32_t index, const std::vector<bool>& constant);
+
 class CostTable {
  public:
   void Set(const std::string& cost_key, double runtime_ms);

@@ -66,40 +66,50 @@ uint64_t HashParamValue(const ParamValue& value) {
   return hash;
 }
 
+}  // namespace
+
 uint64_t HashTensorType(const TensorType& type) {
   uint64_t hash = static_cast<uint64_t>(type.dtype);
   for (int64_t dim : type.shape) hash = CombineHash(hash, static_cast<uint64_t>(dim));
   return CombineHash(hash, type.shape.size());
 }
 
-constexpr uint64_t kMissingInputHash = 0x6d697373696e6721ULL;
+uint64_t OpHeadHash(const Op& op) {
+  uint64_t hash = HashString(op.type);
+  for (const auto& [key, value] : op.params) hash = CombineHash(CombineHash(hash, HashString(key)), HashParamValue(value));
+  if (op.IsGenerated()) return CombineHash(hash, HashTensorType(op.outputs[0]));
+  if (op.IsLeaf()) return CombineHash(CombineHash(hash, HashString(op.name)), HashTensorType(op.outputs[0]));
+  return hash;
+}
 
-}  // namespace
+uint64_t FinishOpHash(const Op& op, uint64_t head, const uint64_t* input_terms) {
+  if (op.IsLeaf()) return head;
+  uint64_t hash = head;
+  for (size_t i = 0; i < op.inputs.size(); ++i) hash = CombineHash(hash, input_terms[i]);
+  hash = CombineHash(hash, op.outputs.size());
+  if (op.type == kOpaqueOp) {
+    for (const TensorType& output : op.outputs) hash = CombineHash(hash, HashTensorType(output));
+  }
+  return hash;
+}
+
+uint64_t FinishGraphHash(uint64_t multiset, size_t op_count, const uint64_t* output_terms, size_t output_count) {
+  uint64_t hash = CombineHash(HashString("xflow-graph"), multiset);
+  hash = CombineHash(hash, op_count);
+  for (size_t i = 0; i < output_count; ++i) hash = CombineHash(hash, output_terms[i]);
+  return CombineHash(hash, output_count);
+}
 
 std::vector<uint64_t> Graph::OpHashes() const {
   std::vector<uint64_t> hashes(ops_.size());
+  std::vector<uint64_t> terms;
   for (size_t i = 0; i < ops_.size(); ++i) {
     const Op& current = *ops_[i];
-    uint64_t hash = HashString(current.type);
-    for (const auto& [key, value] : current.params) {
-      hash = CombineHash(CombineHash(hash, HashString(key)), HashParamValue(value));
+    terms.clear();
+    for (const Edge& edge : current.inputs) {
+      terms.push_back(edge.IsMissing() ? kMissingInputHash : InputHashTerm(hashes[static_cast<size_t>(edge.op)], edge.output));
     }
-    if (current.IsGenerated()) {
-      hash = CombineHash(hash, HashTensorType(current.outputs[0]));
-    } else if (current.IsLeaf()) {
-      hash = CombineHash(CombineHash(hash, HashString(current.name)), HashTensorType(current.outputs[0]));
-    } else {
-      for (const Edge& edge : current.inputs) {
-        hash = CombineHash(hash, edge.IsMissing()
-                                     ? kMissingInputHash
-                                     : CombineHash(hashes[static_cast<size_t>(edge.op)], static_cast<uint64_t>(edge.output)));
-      }
-      hash = CombineHash(hash, current.outputs.size());
-      if (current.type == kOpaqueOp) {
-        for (const TensorType& output : current.outputs) hash = CombineHash(hash, HashTensorType(output));
-      }
-    }
-    hashes[i] = hash;
+    hashes[i] = FinishOpHash(current, OpHeadHash(current), terms.data());
   }
   return hashes;
 }
@@ -107,14 +117,12 @@ std::vector<uint64_t> Graph::OpHashes() const {
 uint64_t Graph::Hash() const {
   const std::vector<uint64_t> op_hashes = OpHashes();
   uint64_t multiset = 0;
-  for (uint64_t op_hash : op_hashes) multiset += MixHash(op_hash ^ 0x5bd1e9955bd1e995ULL);
-  uint64_t hash = CombineHash(HashString("xflow-graph"), multiset);
-  hash = CombineHash(hash, op_hashes.size());
+  for (uint64_t op_hash : op_hashes) multiset += MultisetTerm(op_hash);
+  std::vector<uint64_t> output_terms;
   for (const GraphOutput& output : outputs_) {
-    hash = CombineHash(hash, CombineHash(op_hashes[static_cast<size_t>(output.edge.op)],
-                                         static_cast<uint64_t>(output.edge.output)));
+    output_terms.push_back(InputHashTerm(op_hashes[static_cast<size_t>(output.edge.op)], output.edge.output));
   }
-  return CombineHash(hash, outputs_.size());
+  return FinishGraphHash(multiset, op_hashes.size(), output_terms.data(), output_terms.size());
 }
 
 }  // namespace xflow

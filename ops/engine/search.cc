@@ -1,12 +1,14 @@
 // Search costs, greedy and backtracking search (see search.h).
 #include "engine/search.h"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <queue>
 #include <unordered_set>
 
 #include "engine/errors.h"
+#include "engine/priced_graph.h"
 
 namespace xflow {
 
@@ -18,18 +20,26 @@ SearchCost::SearchCost(const CostTable* table, Measure measure, const DeviceProf
 }
 
 double SearchCost::RuntimeMs(const Graph& graph) {
-  const std::vector<uint64_t> hashes = graph.OpHashes();
-  std::vector<bool> constant;
   double total = 0;
+  for (double runtime : OpRuntimesMs(graph, graph.ConstantOps())) total += runtime;
+  return total;
+}
+
+const double* SearchCost::Cached(uint64_t cost_hash) const {
+  auto found = runtime_by_cost_hash_.find(cost_hash);
+  return found == runtime_by_cost_hash_.end() ? nullptr : &found->second;
+}
+
+std::vector<double> SearchCost::OpRuntimesMs(const Graph& graph, const std::vector<bool>& constant) {
+  std::vector<double> runtimes(static_cast<size_t>(graph.NumOps()), 0.0);
   for (int32_t index = 0; index < graph.NumOps(); ++index) {
     const Op& op = graph.op(index);
-    if (op.IsLeaf()) continue;
-    auto cached = runtime_by_op_hash_.find(hashes[static_cast<size_t>(index)]);
-    if (cached != runtime_by_op_hash_.end()) {
-      total += cached->second;
+    if (op.IsLeaf() || constant[static_cast<size_t>(index)]) continue;
+    const uint64_t cost_hash = CostHash(graph, index, constant);
+    if (const double* cached = Cached(cost_hash)) {
+      runtimes[static_cast<size_t>(index)] = *cached;
       continue;
     }
-    if (constant.empty()) constant = graph.ConstantOps();
     const OpMetrics metrics = ComputeOpMetrics(graph, index, constant);
     double runtime = 0;
     if (metrics.kernel_launches > 0) {
@@ -51,10 +61,10 @@ double SearchCost::RuntimeMs(const Graph& graph) {
                         "measure callback or analytic fallback was given");
       }
     }
-    runtime_by_op_hash_.emplace(hashes[static_cast<size_t>(index)], runtime);
-    total += runtime;
+    runtime_by_cost_hash_.emplace(cost_hash, runtime);
+    runtimes[static_cast<size_t>(index)] = runtime;
   }
-  return total;
+  return runtimes;
 }
 
 namespace {
@@ -66,13 +76,23 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 // The applied-rule trail of a search node, shared by its descendants.
 struct Trail {
   std::shared_ptr<const Trail> parent;
-  std::string rule;
+  int32_t xfer;
+  int32_t location;
 };
 
-std::vector<std::string> Unwind(const std::shared_ptr<const Trail>& trail) {
-  std::vector<std::string> rules;
-  for (const Trail* node = trail.get(); node != nullptr; node = node->parent.get()) rules.push_back(node->rule);
-  return std::vector<std::string>(rules.rbegin(), rules.rend());
+void Unwind(const std::shared_ptr<const Trail>& trail, const RuleLibrary& library, SearchResult& result) {
+  for (const Trail* node = trail.get(); node != nullptr; node = node->parent.get()) {
+    result.steps.emplace_back(node->xfer, node->location);
+  }
+  std::reverse(result.steps.begin(), result.steps.end());
+  for (const auto& [xfer, location] : result.steps) result.applied.push_back(library.rule(xfer).id);
+}
+
+// The runtime of a candidate: predicted when PricedGraph can, else priced
+// by building it (which caches its new ops' runtimes for later candidates).
+double CandidateRuntime(PricedGraph& parent, const Rewrite& rewrite, const RewriteEstimate& estimate, SearchCost& cost) {
+  if (estimate.runtime_ms) return *estimate.runtime_ms;
+  return cost.RuntimeMs(ApplyRewrite(parent.graph(), rewrite));
 }
 
 }  // namespace
@@ -81,33 +101,34 @@ SearchResult GreedySearch(const Graph& graph, const RuleLibrary& library, Search
                           int32_t max_steps) {
   const auto start = std::chrono::steady_clock::now();
   SearchResult result;
-  result.best = graph;
-  result.initial_cost_ms = cost.RuntimeMs(graph);
-  double current = result.initial_cost_ms;
+  PricedGraph current(graph, cost);
+  result.initial_cost_ms = current.runtime_ms();
   for (int32_t step = 0; step < max_steps; ++step) {
-    const Locations locations = FindLocations(library, result.best, max_locations);
+    const Locations locations = FindLocations(library, current.graph(), max_locations);
     const Rewrite* chosen = nullptr;
-    double chosen_cost = current;
-    Graph chosen_graph;
-    for (const std::vector<Rewrite>& rewrites : locations.rewrites) {
-      for (const Rewrite& rewrite : rewrites) {
-        Graph candidate = ApplyRewrite(result.best, rewrite);
-        const double candidate_cost = cost.RuntimeMs(candidate);
+    std::pair<int32_t, int32_t> chosen_step;
+    double chosen_cost = current.runtime_ms();
+    for (size_t xfer = 0; xfer < locations.rewrites.size(); ++xfer) {
+      const std::vector<Rewrite>& rewrites = locations.rewrites[xfer];
+      for (size_t location = 0; location < rewrites.size(); ++location) {
+        const Rewrite& rewrite = rewrites[location];
+        const double candidate_cost = CandidateRuntime(current, rewrite, current.Estimate(rewrite, cost), cost);
         ++result.explored;
         // A relative margin keeps float noise from counting as progress.
-        if (candidate_cost < chosen_cost - 1e-12 * std::max(1.0, current)) {
+        if (candidate_cost < chosen_cost - 1e-12 * std::max(1.0, current.runtime_ms())) {
           chosen = &rewrite;
+          chosen_step = {static_cast<int32_t>(xfer), static_cast<int32_t>(location)};
           chosen_cost = candidate_cost;
-          chosen_graph = std::move(candidate);
         }
       }
     }
     if (chosen == nullptr) break;
+    result.steps.push_back(chosen_step);
     result.applied.push_back(library.rule(chosen->xfer).id);
-    result.best = std::move(chosen_graph);
-    current = chosen_cost;
+    current = PricedGraph(ApplyRewrite(current.graph(), *chosen), cost);
   }
-  result.final_cost_ms = current;
+  result.final_cost_ms = current.runtime_ms();
+  result.best = current.graph();
   result.seconds = SecondsSince(start);
   return result;
 }
@@ -128,45 +149,49 @@ SearchResult BacktrackingSearch(const Graph& graph, const RuleLibrary& library, 
   auto later = [](const Entry& a, const Entry& b) { return a.cost_ms != b.cost_ms ? a.cost_ms > b.cost_ms : a.order > b.order; };
   std::priority_queue<Entry, std::vector<Entry>, decltype(later)> queue(later);
   SearchResult result;
-  result.initial_cost_ms = cost.RuntimeMs(graph);
-  result.best = graph;
-  result.final_cost_ms = result.initial_cost_ms;
   std::shared_ptr<const Trail> best_trail;
-  std::unordered_set<uint64_t> seen = {graph.Hash()};
+  std::unordered_set<uint64_t> seen;
   int64_t order = 0;
-  queue.push(Entry{result.initial_cost_ms, order++, nullptr, -1, -1, nullptr});
+  queue.push(Entry{0.0, order++, nullptr, -1, -1, nullptr});
   while (!queue.empty() && result.explored < budget) {
     Entry entry = queue.top();
     queue.pop();
-    std::shared_ptr<const Graph> current;
+    std::unique_ptr<PricedGraph> current;
     if (entry.parent == nullptr) {
-      current = std::make_shared<const Graph>(graph);
+      current = std::make_unique<PricedGraph>(graph, cost);
+      result.initial_cost_ms = current->runtime_ms();
+      result.final_cost_ms = current->runtime_ms();
+      result.best = graph;
+      seen.insert(current->hash());
     } else {
       const Locations parent_locations = FindLocations(library, *entry.parent, max_locations, entry.xfer);
-      current = std::make_shared<const Graph>(
-          ApplyRewrite(*entry.parent, parent_locations.rewrites[static_cast<size_t>(entry.xfer)][static_cast<size_t>(entry.location)]));
+      current = std::make_unique<PricedGraph>(
+          ApplyRewrite(*entry.parent, parent_locations.rewrites[static_cast<size_t>(entry.xfer)][static_cast<size_t>(entry.location)]),
+          cost);
     }
     ++result.explored;
-    if (entry.cost_ms < result.final_cost_ms) {
-      result.final_cost_ms = entry.cost_ms;
-      result.best = *current;
+    // The queued cost was predicted; the built graph's own sum is the one reported.
+    if (current->runtime_ms() < result.final_cost_ms) {
+      result.final_cost_ms = current->runtime_ms();
+      result.best = current->graph();
       best_trail = entry.trail;
     }
-    const Locations locations = FindLocations(library, *current, max_locations);
+    const auto current_graph = std::make_shared<const Graph>(current->graph());
+    const Locations locations = FindLocations(library, *current_graph, max_locations);
     for (size_t xfer = 0; xfer < locations.rewrites.size(); ++xfer) {
       const std::vector<Rewrite>& rewrites = locations.rewrites[xfer];
       for (size_t location = 0; location < rewrites.size(); ++location) {
-        const Graph candidate = ApplyRewrite(*current, rewrites[location]);
-        if (!seen.insert(candidate.Hash()).second) continue;
-        const double candidate_cost = cost.RuntimeMs(candidate);
+        const RewriteEstimate estimate = current->Estimate(rewrites[location], cost);
+        if (!seen.insert(estimate.hash).second) continue;
+        const double candidate_cost = CandidateRuntime(*current, rewrites[location], estimate, cost);
         if (candidate_cost < alpha * result.final_cost_ms) {
-          auto trail = std::make_shared<const Trail>(Trail{entry.trail, library.rule(static_cast<int32_t>(xfer)).id});
-          queue.push(Entry{candidate_cost, order++, current, static_cast<int32_t>(xfer), static_cast<int32_t>(location), std::move(trail)});
+          auto trail = std::make_shared<const Trail>(Trail{entry.trail, static_cast<int32_t>(xfer), static_cast<int32_t>(location)});
+          queue.push(Entry{candidate_cost, order++, current_graph, static_cast<int32_t>(xfer), static_cast<int32_t>(location), std::move(trail)});
         }
       }
     }
   }
-  result.applied = Unwind(best_trail);
+  Unwind(best_trail, library, result);
   result.seconds = SecondsSince(start);
   return result;
 }

@@ -4,26 +4,29 @@
 //
 //   SearchCost     prices graphs for search: runtime (ms) per op from a
 //                  measured table, a measuring callback for keys the table
-//                  lacks, and/or the analytic roofline; caches per op by the
-//                  op's content hash (which fixes its type, parameters,
-//                  input types and constness), so a graph that differs from
-//                  an earlier one in a few ops costs a few cache misses.
-//   SearchResult   best graph, the rule ids applied to reach it (in order),
+//                  lacks, and/or the analytic roofline; caches per op by
+//                  CostHash (type, parameters, input types, constness and
+//                  constant values), so a graph that differs from an earlier
+//                  one in a few ops costs a few cache misses.
+//   SearchResult   best graph, the rule ids applied to reach it and the
+//                  (xfer, location) steps that reproduce it (in order),
 //                  initial and final runtime, wall seconds, graphs explored.
 //   GreedySearch   repeatedly applies the single location that lowers the
 //                  runtime most, until none lowers it.
 //   BacktrackingSearch  priority queue by runtime; a popped graph counts
-//                  against the budget; each of its rewrites is generated,
-//                  deduplicated by graph hash and queued when its runtime is
-//                  below alpha * best. Queued entries keep only (parent,
-//                  xfer, location, runtime), not the graph, so memory stays
-//                  small; the graph is rebuilt when the entry is popped.
+//                  against the budget; each of its rewrites is priced and
+//                  hashed without being built (PricedGraph), deduplicated by
+//                  graph hash and queued when its runtime is below
+//                  alpha * best. Queued entries keep only (parent, xfer,
+//                  location, runtime), not the graph, so memory stays small;
+//                  the graph is built when the entry is popped.
 #ifndef RLGRAPH_XFLOW_ENGINE_SEARCH_H_
 #define RLGRAPH_XFLOW_ENGINE_SEARCH_H_
 
 #include <functional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "engine/cost_model.h"
@@ -45,19 +48,28 @@ class SearchCost {
   SearchCost(const CostTable* table, Measure measure, const DeviceProfile* analytic);
 
   double RuntimeMs(const Graph& graph);
-  int64_t cache_size() const { return static_cast<int64_t>(runtime_by_op_hash_.size()); }
+  // Per-op runtimes in op order (0 for leaves and folded constants);
+  // constant as returned by graph.ConstantOps().
+  std::vector<double> OpRuntimesMs(const Graph& graph, const std::vector<bool>& constant);
+  // The runtime of an op with this CostHash when an earlier graph priced
+  // one; null otherwise.
+  const double* Cached(uint64_t cost_hash) const;
+  int64_t cache_size() const { return static_cast<int64_t>(runtime_by_cost_hash_.size()); }
 
  private:
   const CostTable* table_;
   Measure measure_;
   const DeviceProfile* analytic_;
-  std::unordered_map<uint64_t, double> runtime_by_op_hash_;
+  std::unordered_map<uint64_t, double> runtime_by_cost_hash_;
   std::unordered_map<std::string, double> measured_by_key_;
 };
 
 struct SearchResult {
   Graph best;
   std::vector<std::string> applied;
+  // (xfer, location) per applied rewrite: location indexes FindLocations of
+  // the graph before that step, with the search's max_locations.
+  std::vector<std::pair<int32_t, int32_t>> steps;
   double initial_cost_ms = 0;
   double final_cost_ms = 0;
   double seconds = 0;

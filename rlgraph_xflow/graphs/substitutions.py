@@ -8,8 +8,8 @@ Holds:
   Locations: per-xfer location counts (masks are prefixes) and descriptors.
   locations(graph, library, max_locations=200) -> Locations
   apply(graph, library, xfer_id, location_id, max_locations=200) -> XflowGraph
-  SearchResult: best graph, applied rule names, initial/final cost, seconds,
-    explored graph count.
+  SearchResult: best graph, applied rule names and their (xfer, location)
+    steps, initial/final cost, seconds, explored graph count.
   greedy(graph, library, ...) / backtracking(graph, library, ...) -> SearchResult
 
 Every function returns new XflowGraph objects that share the input's weight
@@ -160,6 +160,9 @@ class SearchResult:
         final_cost: runtime (ms) of `graph`.
         seconds: wall time of the search.
         explored: graphs evaluated (greedy) or popped from the queue (backtracking).
+        steps: the (xfer, location) pairs that rebuild `graph` from the input
+            with `apply`, one per entry of `applied` (locations index the
+            graph before each step, with the search's max_locations).
     """
 
     graph: XflowGraph
@@ -168,11 +171,13 @@ class SearchResult:
     final_cost: float
     seconds: float
     explored: int
+    steps: tuple[tuple[int, int], ...]
 
 
 def _search_result(graph: XflowGraph, raw: tuple) -> SearchResult:
-    best, applied, initial, final, seconds, explored = raw
-    return SearchResult(graph.with_engine(best), tuple(applied), initial, final, seconds, explored)
+    best, applied, initial, final, seconds, explored, steps = raw
+    return SearchResult(graph.with_engine(best), tuple(applied), initial, final, seconds, explored,
+                        tuple((int(xfer), int(location)) for xfer, location in steps))
 
 
 def greedy(

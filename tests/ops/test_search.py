@@ -101,3 +101,38 @@ def test_bad_search_arguments(squeezenet):
         greedy(squeezenet, LIBRARY, cost_table={}, measure=lambda descriptor: -1.0)
     with pytest.raises(TypeError, match="expected an XflowGraph"):
         greedy(squeezenet.engine, LIBRARY)
+
+
+@pytest.mark.parametrize("name", ["squeezenet1_1", "resnet18", "inception_v3", "bert_base"])
+def test_predicted_hashes_and_runtimes_equal_those_of_the_built_candidates(name):
+    """The searches price and hash candidates without building them; along a
+    random walk, every prediction must equal the built graph's Graph::Hash
+    and its cost from the engine's independent ComputeCost path."""
+    engine = load(zoo.build(name)).engine
+    rng = np.random.default_rng(0)
+    predicted_runtimes = 0
+    candidates = 0
+    for _ in range(3):
+        graph_hash, runtime, estimates = _engine.rewrite_estimates(engine, LIBRARY)
+        assert graph_hash == engine.hash()
+        assert runtime == pytest.approx(engine.cost(device="h100")["runtime_ms"], rel=1e-12)
+        for xfer, location, predicted_hash, predicted_runtime in estimates:
+            candidate = LIBRARY.apply(engine, xfer, location)
+            assert predicted_hash == candidate.hash(), (LIBRARY.rule_name(xfer), location)
+            if predicted_runtime is not None:
+                predicted_runtimes += 1
+                assert predicted_runtime == pytest.approx(candidate.cost(device="h100")["runtime_ms"], rel=1e-9, abs=1e-12)
+        candidates += len(estimates)
+        xfer, location = estimates[rng.integers(len(estimates))][:2]
+        engine = LIBRARY.apply(engine, xfer, location)
+    assert candidates > 0 and predicted_runtimes >= 0.8 * candidates
+
+
+def test_search_steps_rebuild_the_best_graph(squeezenet):
+    for result in (greedy(squeezenet, LIBRARY), backtracking(squeezenet, LIBRARY, budget=30)):
+        assert len(result.steps) == len(result.applied) >= 1
+        engine = squeezenet.engine
+        for (xfer, location), rule in zip(result.steps, result.applied):
+            assert LIBRARY.rule_name(xfer) == rule
+            engine = LIBRARY.apply(engine, xfer, location)
+        assert engine.hash() == result.graph.hash()
