@@ -125,6 +125,7 @@ def run_agent(config, run_dir: str, resume: bool = False) -> dict:
         "final_cost_ms": best.final_runtime_ms,
         "cost_reduction": (initial_cost - best.final_runtime_ms) / initial_cost if initial_cost > 0 else 0.0,
         "applied": best.applied_xfer_names,
+        "steps": [list(step) for step in best.applied_steps],
         "env_steps": summary.env_steps,
         "train_seconds": summary.train_seconds,
         "search_seconds": summary.train_seconds,
@@ -136,10 +137,8 @@ def run_agent(config, run_dir: str, resume: bool = False) -> dict:
                         sequence_length=run.env_spec.get("sequence_length"), seed=run.seed)
     if loaded.graph.hash() != env.initial_graph.hash():
         raise RuntimeError(f"the environment's graph and the reloaded {loaded.name!r} differ; cannot verify against it")
-    device = env.device
-    result = write_verified_graph(loaded, env.library, best.final_graph, best.applied_xfer_names, report, run_dir,
-                                  lambda graph: graph.cost(device=device).runtime_ms, max_locations=env.max_locations,
-                                  seed=run.seed)
+    result = write_verified_graph(loaded, env.library, best.final_graph, best.applied_steps, report, run_dir,
+                                  max_locations=env.max_locations, seed=run.seed)
     write_report(run_dir, os.path.join(run_dir, "metrics.csv"), result, env.xfer_names,
                  summary.last_applied_per_episode + [best.applied_xfer_ids],
                  title=f"{config.get('name') or 'run'}: {result['agent']} on {result['model']}",

@@ -1,8 +1,9 @@
 """Evaluating agents in the real environment.
 
 Functions in this file:
-  run_greedy_episode: one episode of an agent's greedy policy; returns the
-    final graph, the applied xfers and the episode's reward.
+  EpisodeResult: an episode's final graph, the rewrites it applied (xfer
+    ids, names and (xfer, location) steps), its reward and final runtime.
+  run_greedy_episode: one episode of an agent's greedy policy.
   run_random_episodes: the random-agent baseline: uniformly random valid
     (xfer, location) pairs, NO-OP included, seeded.
 """
@@ -20,6 +21,7 @@ class EpisodeResult:
     final_graph: object  # XflowGraph
     applied_xfer_ids: list
     applied_xfer_names: list
+    applied_steps: list  # (xfer, location) per applied rewrite: replays the episode
     reward: float
     final_runtime_ms: float
     steps: int
@@ -28,7 +30,7 @@ class EpisodeResult:
 def run_greedy_episode(agent, env) -> EpisodeResult:
     """Runs the agent's most likely actions until the episode ends."""
     observation, _ = env.reset()
-    applied, names, total, steps = [], [], 0.0, 0
+    applied, names, applied_steps, total, steps = [], [], [], 0.0, 0
     while True:
         actions = agent.act(batch_observations([observation]), greedy=True)
         xfer, location = int(actions["xfers"][0]), int(actions["locations"][0])
@@ -38,8 +40,9 @@ def run_greedy_episode(agent, env) -> EpisodeResult:
         if xfer < env.num_xfers and not info["invalid"]:
             applied.append(xfer)
             names.append(info["applied_xfer"])
+            applied_steps.append((xfer, location))
         if terminated or truncated:
-            return EpisodeResult(env.current_graph, applied, names, total, info["runtime_ms"], steps)
+            return EpisodeResult(env.current_graph, applied, names, applied_steps, total, info["runtime_ms"], steps)
 
 
 def run_random_episodes(env, episodes: int, seed: int = 0) -> list[EpisodeResult]:
@@ -48,7 +51,7 @@ def run_random_episodes(env, episodes: int, seed: int = 0) -> list[EpisodeResult
     results = []
     for _ in range(episodes):
         observation, _ = env.reset()
-        applied, names, total, steps = [], [], 0.0, 0
+        applied, names, applied_steps, total, steps = [], [], [], 0.0, 0
         while True:
             valid = np.argwhere(observation[LOCATION_MASKS])
             pick = rng.integers(len(valid) + 1)
@@ -59,7 +62,8 @@ def run_random_episodes(env, episodes: int, seed: int = 0) -> list[EpisodeResult
             if xfer < env.num_xfers:
                 applied.append(xfer)
                 names.append(info["applied_xfer"])
+                applied_steps.append((xfer, location))
             if terminated or truncated:
-                results.append(EpisodeResult(env.current_graph, applied, names, total, info["runtime_ms"], steps))
+                results.append(EpisodeResult(env.current_graph, applied, names, applied_steps, total, info["runtime_ms"], steps))
                 break
     return results

@@ -159,6 +159,7 @@ def test_a_wrong_rule_fails_verification_and_is_named(search, tiny, wrong_rules,
     result = read_result(out)
     assert result["verified"] is False and result["failing_rule"] == "drop_relu" and result["optimized_onnx"] is None
     assert result["applied"][result["failing_step"] - 1] == "drop_relu" and result["max_abs_diff"] > 1e-3
+    assert result["replay_reaches_result"] is True and len(result["steps"]) == len(result["applied"])
 
 
 def test_module_entry_point_in_a_subprocess(tiny, tmp_path):
@@ -221,10 +222,11 @@ def test_replay_of_greedy_reaches_its_graph_and_bisection_finds_the_break(tiny, 
     library = load_rules([RULES_DIR, str(wrong_rules)])
     graph = load(str(tiny))
     result = greedy(graph, library)
-    price = lambda candidate: candidate.engine.cost(device="h100")["runtime_ms"]  # noqa: E731
-    path = replay(graph, library, result.applied, price, target_hash=result.graph.hash())
+    path = replay(graph, library, result.steps, target_hash=result.graph.hash())
     assert path.complete and path.reaches_result and len(path.graphs) == len(result.applied) + 1
-    assert [step.rule for step in path.steps] == list(result.applied)
+    assert [step.rule for step in path.steps] == list(result.applied) and path.error is None
+    broken = replay(graph, library, [result.steps[0], (0, 10**6)])
+    assert not broken.complete and len(broken.graphs) == 2 and "step 2" in broken.error
     checker = EquivalenceChecker(str(tiny), random_inputs(str(tiny)))
     # Brute force: the first graph on the path that does not match the original.
     verdicts = [checker.compare(step_graph).equal for step_graph in path.graphs]
@@ -234,7 +236,7 @@ def test_replay_of_greedy_reaches_its_graph_and_bisection_finds_the_break(tiny, 
     with pytest.raises(ValueError, match="no graphs"):
         first_breaking_step([], checker)
     with pytest.raises(TypeError, match="expected an XflowGraph"):
-        replay(graph.engine, library, result.applied, price)
+        replay(graph.engine, library, result.steps)
     with pytest.raises(TypeError, match="expected an XflowGraph or onnx.ModelProto"):
         checker.compare("tiny.onnx")
     with pytest.raises(ValueError, match="rtol must be a number >= 0"):

@@ -5,8 +5,8 @@ Holds (re-exported here):
     the pipeline behind `python -m rlgraph_xflow.optimize` (__main__.py).
   EquivalenceChecker, Comparison, first_breaking_step (equivalence.py):
     checks many graphs against one original run; bisects a rewrite path.
-  replay, ReplayedPath, ReplayedStep (replay.py): rebuilds a search's rewrite
-    path from its rule names.
+  replay, ReplayedPath, ReplayedStep (replay.py): rebuilds a rewrite path
+    from its (xfer, location) steps.
   random_walk, RandomWalk, WalkStep (random_walk.py): uniform random rewrites,
     for fuzzing the rules and the ONNX round trip.
 

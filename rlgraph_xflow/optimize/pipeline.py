@@ -25,7 +25,7 @@ import json
 import math
 import os
 import tempfile
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import onnx
@@ -221,11 +221,11 @@ def _write_json(path: str, document: Mapping[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-def _cost_sources(graph: XflowGraph, cost_model: str, device: str | None) -> tuple[dict[str, Any], Callable[[XflowGraph], float], str]:
-    """Search keyword arguments, a graph-pricing function that agrees with them, and the device's name."""
+def _cost_sources(graph: XflowGraph, cost_model: str, device: str | None) -> tuple[dict[str, Any], str]:
+    """Search keyword arguments and the device's name."""
     if cost_model == "analytic":
         profile = device or "h100"
-        return {"device": profile}, lambda candidate: candidate.engine.cost(device=profile)["runtime_ms"], profile
+        return {"device": profile}, profile
     from rlgraph_xflow.graphs.measure import MeasuredProvider
 
     provider = MeasuredProvider(device_name=device)
@@ -234,37 +234,37 @@ def _cost_sources(graph: XflowGraph, cost_model: str, device: str | None) -> tup
     def measure(descriptor: dict) -> float:
         return provider.costs([descriptor])[descriptor["cost_key"]]
 
-    return {"cost_table": table, "measure": measure}, lambda candidate: candidate.cost(provider=provider).runtime_ms, provider.device_name
+    return {"cost_table": table, "measure": measure}, provider.device_name
 
 
-def _blame(loaded: LoadedModel, library: RuleLibrary, applied: Sequence[str], result_graph: XflowGraph,
-           runtime_ms: Callable[[XflowGraph], float], max_locations: int, rtol: float, atol: float) -> dict[str, Any]:
-    """Names the applied rule that breaks equivalence, by replaying the rules and bisecting the path."""
+def _blame(loaded: LoadedModel, library: RuleLibrary, steps: Sequence[tuple[int, int]], result_graph: XflowGraph,
+           max_locations: int, rtol: float, atol: float) -> dict[str, Any]:
+    """Names the rewrite that breaks equivalence, by replaying the steps and bisecting the path."""
     try:
         checker = EquivalenceChecker(loaded.original, loaded.feeds, rtol=rtol, atol=atol)
     except Exception as error:  # onnxruntime's own exception types: the original itself does not run
         raise OptimizeInputError(f"onnxruntime cannot run the original model {loaded.name!r}: {error}") from error
-    path = replay(loaded.graph, library, applied, runtime_ms, target_hash=result_graph.hash(), max_locations=max_locations)
+    path = replay(loaded.graph, library, steps, target_hash=result_graph.hash(), max_locations=max_locations)
     step = first_breaking_step(path.graphs, checker)
     blame: dict[str, Any] = {"failing_rule": None, "failing_step": None, "replay_reaches_result": path.reaches_result}
     if step == 0:
         blame["explanation"] = "the unmodified graph already differs after import and export: no rule is at fault, the ONNX round trip is"
     elif step is None:
+        reason = path.error or ("the replay did not reach the optimized graph" if not path.reaches_result else "every replayed graph matches")
         blame["explanation"] = (
-            "replaying the applied rules did not reproduce the mismatch, so no single rule could be isolated; "
-            f"applied rules: {', '.join(applied) or '(none)'}"
+            f"replaying the {len(steps)} recorded steps did not reproduce the mismatch ({reason}), so no single rule "
+            f"could be isolated; replayed rules: {', '.join(taken.rule for taken in path.steps) or '(none)'}"
         )
     else:
-        rule = path.steps[step - 1].rule
-        blame["failing_rule"], blame["failing_step"] = rule, step
-        where = "" if path.reaches_result else " of a replay of the same rule sequence (the search's exact locations are not recorded)"
-        blame["explanation"] = f"rule {rule!r} breaks equivalence (step {step} of {len(applied)}{where})"
+        taken = path.steps[step - 1]
+        blame["failing_rule"], blame["failing_step"] = taken.rule, step
+        where = "" if path.reaches_result else " of a replay that did not reach the optimized graph"
+        blame["explanation"] = f"rule {taken.rule!r} breaks equivalence (step {step} of {len(steps)}, location {taken.location_id}{where})"
     return blame
 
 
-def write_verified_graph(loaded: LoadedModel, library: RuleLibrary, graph: XflowGraph, applied: Sequence[str],
-                         report: dict[str, Any], folder: str, runtime_ms: Callable[[XflowGraph], float],
-                         max_locations: int = _engine.DEFAULT_MAX_LOCATIONS, seed: int = 0,
+def write_verified_graph(loaded: LoadedModel, library: RuleLibrary, graph: XflowGraph, steps: Sequence[tuple[int, int]],
+                         report: dict[str, Any], folder: str, max_locations: int = _engine.DEFAULT_MAX_LOCATIONS, seed: int = 0,
                          latency_runs: int = MIN_LATENCY_RUNS, rtol: float = 1e-4, atol: float = 1e-4) -> dict[str, Any]:
     """Exports `graph`, verifies it against the original, and writes the results.
 
@@ -274,12 +274,13 @@ def write_verified_graph(loaded: LoadedModel, library: RuleLibrary, graph: Xflow
 
     Args:
         loaded: the original model, its engine graph and the verification inputs.
-        library: the rules `applied` names (to blame one on a mismatch).
+        library: the rules the producer applied (to blame one on a mismatch).
         graph: the optimized graph.
-        applied: rule names in the order they were applied.
+        steps: the (xfer, location) rewrites that produced it from
+            loaded.graph, in order (replayed to blame one on a mismatch).
         report: result.json's other fields.
         folder: an existing, writable output folder.
-        runtime_ms: prices a graph like the producer did (used to replay `applied`).
+        max_locations: the location cap the producer used.
 
     Returns:
         The report with verified, max_abs_diff, max_rel_diff, the onnxruntime
@@ -317,7 +318,7 @@ def write_verified_graph(loaded: LoadedModel, library: RuleLibrary, graph: Xflow
         worst = max(verification.outputs, key=lambda output: output.max_abs_diff)
         failure = f"output {worst.name!r} differs from the original's by up to {worst.max_abs_diff:.3g} (rtol {rtol:g}, atol {atol:g})"
     _remove(unverified_path)
-    report.update(_blame(loaded, library, list(applied), graph, runtime_ms, max_locations, rtol, atol))
+    report.update(_blame(loaded, library, list(steps), graph, max_locations, rtol, atol))
     report["error"] = f"verification failed: {failure}; {report.pop('explanation')}"
     _write_json(result_path, report)
     raise VerificationFailed(f"{report['error']}; no {OPTIMIZED_FILE} written, details in {result_path}", report)
@@ -380,7 +381,7 @@ def optimize(
     for stale in (optimized_path, unverified_path, result_path):
         _remove(stale)
 
-    search_options, runtime_ms, device_name = _cost_sources(loaded.graph, cost_model, device)
+    search_options, device_name = _cost_sources(loaded.graph, cost_model, device)
     if search == "greedy":
         result = greedy(loaded.graph, library, max_locations=max_locations, **search_options)
     else:
@@ -398,8 +399,8 @@ def optimize(
         "final_cost_ms": result.final_cost,
         "cost_reduction": (result.initial_cost - result.final_cost) / result.initial_cost if result.initial_cost > 0 else 0.0,
         "applied": list(result.applied),
+        "steps": [list(step) for step in result.steps],
         "explored": result.explored,
         "search_seconds": result.seconds,
     }
-    return write_verified_graph(loaded, library, result.graph, result.applied, report, folder, runtime_ms,
-                                max_locations=max_locations, seed=seed, latency_runs=latency_runs, rtol=rtol, atol=atol)
+    return write_verified_graph(loaded, library, result.graph, result.steps, report, folder, max_locations=max_locations, seed=seed, latency_runs=latency_runs, rtol=rtol, atol=atol)

@@ -9,6 +9,7 @@ from rlgraph_xflow.agents.agent import ObservationSizes
 from rlgraph_xflow.core.registry import SpecError
 from rlgraph_xflow.env.xflow_env import XflowEnv
 from rlgraph_xflow.evaluation import run_greedy_episode, run_random_episodes
+from rlgraph_xflow.optimize.replay import replay
 from rlgraph_xflow.execution.local import LocalExecution
 from rlgraph_xflow.graphs import load, substitutions
 from rlgraph_xflow.reporting import MetricsLog
@@ -50,8 +51,12 @@ def test_ppo_reaches_95_percent_of_the_optimal_reduction(tiny_graph, rules, tmp_
     episode = run_greedy_episode(agent, XflowEnv(**env_spec))
     achieved = (initial - episode.final_runtime_ms) / (initial - optimum)
     assert achieved >= 0.95, f"PPO reached {achieved:.0%} of the optimal reduction ({episode.applied_xfer_names})"
-    random_costs = [e.final_runtime_ms for e in run_random_episodes(XflowEnv(**env_spec), 8, seed=0)]
-    assert episode.final_runtime_ms < np.mean(random_costs)
+    random_episodes = run_random_episodes(XflowEnv(**env_spec), 8, seed=0)
+    assert episode.final_runtime_ms < np.mean([e.final_runtime_ms for e in random_episodes])
+    # The recorded steps rebuild each episode's graph (what blame replays on a failed verification).
+    for recorded in [episode] + random_episodes[:2]:
+        path = replay(tiny_graph, rules, recorded.applied_steps, target_hash=recorded.final_graph.hash())
+        assert path.complete and path.reaches_result and [step.rule for step in path.steps] == recorded.applied_xfer_names
 
 
 def _trainer(run_dir, rules, updates, graph):
