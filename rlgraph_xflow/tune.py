@@ -1,20 +1,24 @@
 """`python -m rlgraph_xflow.tune SWEEP.yaml [key=value ...] [--out DIR] [--address ADDRESS]`
 
-Runs a hyperparameter sweep: grid or random search over dotted config keys
-of a run config; every trial is a normal agent run (its own run directory
-with config.yaml, metrics.csv, checkpoints, optimized.onnx, result.json,
-report.md) and runs as a Ray task, so trials run in parallel on a local Ray
-or on a cluster. At the end DIR/summary.csv and DIR/summary.md list each
-trial's parameters and result.json figures; when `seed` is swept together
-with other keys, summary.md also gives mean ± standard deviation over seeds
-for each setting (the dissertation's Table 4.3 layout).
+Runs a hyperparameter sweep on Ray Tune: grid or random search over dotted
+config keys of a run config; every trial is a normal agent run (its own run
+directory DIR/trials/<trial> with config.yaml, metrics.csv, checkpoints,
+optimized.onnx, result.json, report.md), so trials run in parallel on a
+local Ray or on a cluster. At the end DIR/summary.csv and DIR/summary.md
+list each trial's parameters and result.json figures; when `seed` is swept
+together with other keys, summary.md also gives mean ± standard deviation
+over seeds for each setting (the dissertation's Table 4.3 layout).
 
 Classes and functions in this file:
   SweepError: a bad sweep file or command line; says file, line and key.
   Trial: one point of the sweep (its parameters and config overrides).
   Sweep: a parsed sweep file; `trials()` expands its search into Trials.
   load_sweep: reads and checks a sweep file.
-  run_sweep: runs the trials on Ray and writes the summary.
+  run_trial: one trial's agent run into its run directory.
+  TrialFailed: what a trial raises to Tune when its run failed.
+  tune_trainable: Ray Tune's function trainable around run_trial.
+  run_sweep: runs the trials with a ray.tune.Tuner and writes the summary.
+  write_summary: summary.csv and summary.md from the trials' outcomes.
   main: the command line.
 
 A sweep file:
@@ -39,10 +43,23 @@ trials. Command line `key=value` overrides apply to every trial after the
 file's own `overrides` (e.g. a smaller budget); a swept key cannot also be
 overridden.
 
-Why not ray.tune: Ray Tune's import needs packages this project does not pin
-(fsspec, pandas, pyarrow); trials here are plain Ray tasks, one fresh worker
-process each (`max_calls=1`), so a trial's TensorFlow state never leaks into
-the next.
+How Tune runs it: the trials are expanded here (above), before Tune
+starts, and handed to the Tuner as one `tune.grid_search` over the trials
+(index and parameters), so Tune's own sampling never changes which trials
+a sweep file means. Each trial runs `tune_trainable` in a fresh actor
+process (`reuse_actors=False`: TensorFlow keeps graphs and seeds per
+process), with `trial_cpus` CPUs, at most as many at once as the cluster's
+CPUs allow (`max_concurrent_trials`). A finished trial reports its
+result.json with `tune.report` (under the key "result", next to
+"trial_seconds"); a failed one writes error.txt in its run directory and
+raises TrialFailed, so Tune marks it ERROR and the
+other trials go on (`FailureConfig(max_failures=0)`: a deterministic run
+that failed once fails again). Tune's own records (experiment state,
+params.json, progress.csv, its result.json, TensorBoard events per trial)
+go to DIR/tune/, never to ~/ray_results. A local Ray is started by
+RaySession (no dashboard, no authentication token, temp folder outside
+$HOME), and trials run in the directory the sweep was started from, so
+relative paths in overrides mean the same as for `python -m rlgraph_xflow.run`.
 """
 from __future__ import annotations
 
@@ -56,7 +73,7 @@ import os
 import re
 import sys
 import time
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -289,6 +306,100 @@ def run_trial(config_path: str, overrides: list, run_dir: str) -> dict:
         return {"status": "error", "error": f"{type(error).__name__}: {error}", "seconds": time.perf_counter() - started}
 
 
+class TrialFailed(RuntimeError):
+    """Raised to Tune by a trial whose agent run failed (its traceback is in the run directory's error.txt).
+
+    Args:
+        message: "ExceptionType: text" of the run's error.
+        seconds: how long the trial ran before it failed.
+    """
+
+    def __init__(self, message: str, seconds: float):
+        super().__init__(message, seconds)
+        self.message = message
+        self.seconds = seconds
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# What a trial reports to Tune: result.json under its own key (so no figure
+# can clash with the keys Tune adds: config, pid, time_total_s, ...), and the
+# trial's own run time.
+REPORTED_RESULT = "result"
+TRIAL_SECONDS = "trial_seconds"
+
+
+def tune_trainable(config: dict, config_path: str, overrides: list, out: str) -> None:
+    """Ray Tune's function trainable: one trial's agent run, reported to Tune.
+
+    Args:
+        config: the trial's point of Tune's param_space: {"trial": {"index": i, "parameters": {key: value}}}.
+        config_path: the run config (absolute).
+        overrides: overrides for every trial (the sweep file's, then the command line's).
+        out: the sweep directory (absolute); the run directory is out/trials/<trial name>.
+
+    Raises:
+        TrialFailed: the run failed; Tune records the trial as ERROR.
+    """
+    from ray import tune
+
+    trial = Trial(config["trial"]["index"], config["trial"]["parameters"])
+    run_dir = os.path.join(out, "trials", trial.name)
+    os.makedirs(run_dir, exist_ok=True)
+    outcome = run_trial(config_path, [*overrides, *trial.overrides()], run_dir)
+    if outcome["status"] != "ok":
+        raise TrialFailed(outcome["error"], outcome["seconds"])
+    tune.report({REPORTED_RESULT: outcome["result"], TRIAL_SECONDS: outcome["seconds"]})
+
+
+def _progress_callback(sweep_trials: list):
+    """A Tune callback printing one line per finished trial to stderr (Tune's own output is off)."""
+    from ray import tune
+
+    class TrialProgress(tune.Callback):
+        def __init__(self):
+            self.finished = 0
+
+        def _print(self, name: str, text: str) -> None:
+            self.finished += 1
+            print(f"[{self.finished}/{len(sweep_trials)}] {name}: {text}", file=sys.stderr, flush=True)
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            name = sweep_trials[trial.config["trial"]["index"]].name
+            self._print(name, f"ok {trial.last_result.get(REPORTED_RESULT, {}).get('final_cost_ms')}")
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            name = sweep_trials[trial.config["trial"]["index"]].name
+            # Tune stores the exception only after its callbacks ran; its text is in the run directory already.
+            self._print(name, f"error (see trials/{name}/error.txt and summary.md)")
+
+    return TrialProgress()
+
+
+def _outcome(result, trial: Trial, out: str) -> dict:
+    """A Tune Result as an outcome dict (status, result or error, seconds)."""
+    if result is None:
+        return {"status": "error", "error": "Tune returned no result for this trial (the sweep stopped before it ran)",
+                "seconds": 0.0}
+    if result.error is None:
+        if REPORTED_RESULT not in result.metrics:  # stopped (Ctrl-C) before it finished
+            return {"status": "error", "error": "the trial did not finish (the sweep was stopped)", "seconds": 0.0}
+        return {"status": "ok", "result": result.metrics[REPORTED_RESULT], "seconds": result.metrics[TRIAL_SECONDS]}
+    # Tune hands back Ray's wrapper; the trial's own exception is its cause.
+    cause = getattr(result.error, "cause", None) or result.error
+    if hasattr(cause, "seconds"):
+        return {"status": "error", "error": str(cause), "seconds": cause.seconds}
+    # The trial's process died (or Tune failed it) before run_trial could write error.txt.
+    text = str(cause).strip()
+    error_path = os.path.join(out, "trials", trial.name, "error.txt")
+    os.makedirs(os.path.dirname(error_path), exist_ok=True)
+    if not os.path.exists(error_path):
+        with open(error_path, "w") as stream:
+            stream.write(text + "\n")
+    return {"status": "error", "error": f"{type(cause).__name__}: {text.splitlines()[0] if text else ''}", "seconds": 0.0}
+
+
 def _summary_rows(sweep: Sweep, trials: list, outcomes: list, out: str) -> tuple:
     keys = list(dict.fromkeys(key for trial in trials for key in trial.parameters))
     header = ["trial", "status", *keys, *sweep.metrics, "seconds", "run_dir", "error"]
@@ -361,57 +472,70 @@ def write_summary(sweep: Sweep, trials: list, outcomes: list, out: str) -> tuple
 
 def run_sweep(sweep: Sweep, out: str, extra_overrides: Sequence[str] = (), address: Optional[str] = None,
               progress: bool = True) -> list:
-    """Runs every trial of `sweep` as a Ray task and writes the summary.
+    """Runs every trial of `sweep` with a ray.tune.Tuner and writes the summary.
 
     Args:
         sweep: from load_sweep.
-        out: the sweep directory (trials/<name>/ per trial, summary.csv, summary.md).
+        out: the sweep directory (trials/<name>/ per trial, tune/ for Tune's records, summary.csv, summary.md).
         extra_overrides: config overrides for every trial.
         address: None starts a local Ray; "auto" / "ray://host:port" uses a cluster.
         progress: print one line per finished trial to stderr.
 
     Returns:
-        One outcome dict per trial: status ("ok" or "error"), result (result.json) or error, seconds.
+        One outcome dict per trial, in trial order: status ("ok" or "error"),
+        result (result.json, as the trial reported it to Tune) or error, seconds.
+
+    Raises:
+        SweepError: a trial's config does not load, or an override clashes with a swept key.
     """
     from rlgraph_xflow.execution.ray_execution import RaySession
 
     trials = sweep.trials()
     _check_trial_configs(sweep, trials, extra_overrides)
+    out = os.path.abspath(out)
     os.makedirs(os.path.join(out, "trials"), exist_ok=True)
+    # Tune would start each trial in its own record folder; a trial runs where
+    # the sweep was started instead, as a plain run would. Set before the
+    # local Ray starts, so its worker processes inherit it.
+    os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
+    # Tune's default console output (a configuration box, status tables)
+    # would fill stdout; progress lines come from _progress_callback instead.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     session = RaySession(address, num_cpus=os.cpu_count() or 1, key_path="--address")
     try:
         import ray
+        from ray import tune
 
-        # One fresh process per trial: TensorFlow keeps graphs and seeds per process.
-        remote_trial = ray.remote(num_cpus=sweep.trial_cpus, max_calls=1)(run_trial)
-        futures = {}
-        for trial in trials:
-            run_dir = os.path.abspath(os.path.join(out, "trials", trial.name))
-            os.makedirs(run_dir, exist_ok=True)
-            overrides = [*sweep.overrides, *extra_overrides, *trial.overrides()]
-            futures[remote_trial.remote(sweep.config_path, overrides, run_dir)] = trial.index
-        outcomes: list = [None] * len(trials)
-        pending = list(futures)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            index = futures[done[0]]
-            try:
-                outcomes[index] = ray.get(done[0])
-            except ray.exceptions.RayError as error:  # the trial's process died
-                outcomes[index] = {"status": "error", "error": f"{type(error).__name__}: {error}", "seconds": 0.0}
-            if progress:
-                outcome = outcomes[index]
-                figure = outcome["result"].get("final_cost_ms") if outcome["status"] == "ok" else outcome["error"]
-                print(f"[{len(trials) - len(pending)}/{len(trials)}] {trials[index].name}: {outcome['status']} {figure}",
-                      file=sys.stderr, flush=True)
+        cluster_cpus = ray.cluster_resources().get("CPU", 1.0)
+        trainable = tune.with_resources(
+            tune.with_parameters(tune_trainable, config_path=sweep.config_path,
+                                 overrides=[*sweep.overrides, *extra_overrides], out=out),
+            {"cpu": sweep.trial_cpus})
+
+        def trial_name(tune_trial) -> str:
+            return trials[tune_trial.config["trial"]["index"]].name
+
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"trial": tune.grid_search([{"index": trial.index, "parameters": trial.parameters}
+                                                    for trial in trials])},
+            tune_config=tune.TuneConfig(
+                max_concurrent_trials=max(1, int(cluster_cpus // sweep.trial_cpus)), reuse_actors=False,
+                trial_name_creator=trial_name, trial_dirname_creator=trial_name),
+            run_config=tune.RunConfig(
+                name="tune", storage_path=out, verbose=0,
+                failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+                callbacks=[_progress_callback(trials)] if progress else None))
+        results = {result.config["trial"]["index"]: result for result in tuner.fit()}
     finally:
         session.shutdown()
+    outcomes = [_outcome(results.get(trial.index), trial, out) for trial in trials]
     write_summary(sweep, trials, outcomes, out)
     return outcomes
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rlgraph_xflow.tune", description="Run a hyperparameter sweep on Ray.")
+    parser = argparse.ArgumentParser(prog="python -m rlgraph_xflow.tune", description="Run a hyperparameter sweep on Ray Tune.")
     parser.add_argument("sweep", help="path of the sweep YAML file")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for every trial")
     parser.add_argument("--out", help="sweep directory (default: runs/sweep-<name>-<timestamp>)")
@@ -431,4 +555,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # The importable module's main, not this __main__ copy: Ray then pickles
+    # tune_trainable and TrialFailed by reference to rlgraph_xflow.tune.
+    from rlgraph_xflow.tune import main as importable_main
+
+    sys.exit(importable_main())

@@ -1,4 +1,4 @@
-"""`python -m rlgraph_xflow.tune`: sweep files expand to the right trials, bad ones are refused, a sweep runs on Ray."""
+"""`python -m rlgraph_xflow.tune`: sweep files expand to the right trials, bad ones are refused, a sweep runs on Ray Tune."""
 import csv
 import glob
 import json
@@ -109,7 +109,7 @@ def test_a_swept_key_outside_the_config_and_a_clashing_override_are_refused(tmp_
         _check_trial_configs(sweep, sweep.trials(), ["seed=3"])
 
 
-def test_a_two_trial_sweep_runs_on_ray_and_writes_run_directories_and_a_summary(tmp_path):
+def test_a_two_trial_sweep_runs_on_ray_tune_and_writes_run_directories_and_a_summary(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     path = _write(tmp_path, """
@@ -139,6 +139,48 @@ metrics: [final_cost_ms, cost_reduction, verified, env_steps]
     markdown = (out / "summary.md").read_text()
     assert "| trial | status | agent.optimizer.learning_rate | final_cost_ms |" in markdown and markdown.count("| ok |") == 2
     assert list(home.iterdir()) == []
+
+
+def test_a_failed_trial_is_summarised_with_its_error_and_tune_writes_only_inside_the_sweep_directory(tmp_path):
+    home, working_directory = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    working_directory.mkdir()
+    # Trial 0 names a graph that does not exist: its config loads, its run fails.
+    path = _write(tmp_path, """
+config: QUICKSTART
+parameters:
+  - keys: [env.graph, agent.optimizer.learning_rate]
+    grid: [[no_such_graph, 0.002], [squeezenet1_1, 0.001]]
+metrics: [final_cost_ms, verified]
+""")
+    environment = {key: value for key, value in os.environ.items() if key not in ("RAY_TMPDIR", "RAY_AUTH_MODE")}
+    environment["HOME"] = str(home)
+    out = tmp_path / "sweep"
+    result = subprocess.run([sys.executable, "-m", "rlgraph_xflow.tune", path, *BRIEF, "--out", str(out)],
+                            capture_output=True, text=True, cwd=working_directory, timeout=600, env=environment)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.strip().splitlines() == [f"1/2 trials finished; summary: {out / 'summary.md'} and summary.csv"]
+    with open(out / "summary.csv") as stream:
+        failed, finished = list(csv.DictReader(stream))
+    assert failed["status"] == "error" and failed["error"].startswith("SpecError: env.graph: 'no_such_graph'")
+    assert "Traceback" in (out / failed["run_dir"] / "error.txt").read_text()
+    assert f"* trial 0: {failed['error']} (see {failed['run_dir']}/error.txt)" in (out / "summary.md").read_text()
+    assert finished["status"] == "ok" and finished["verified"] == "True"
+    assert f"{os.path.basename(failed['run_dir'])}: error (see {failed['run_dir']}/error.txt" in result.stderr
+    assert f"{os.path.basename(finished['run_dir'])}: ok {finished['final_cost_ms']}" in result.stderr
+    run_result = json.loads((out / finished["run_dir"] / "result.json").read_text())
+    assert float(finished["final_cost_ms"]) == run_result["final_cost_ms"]
+    # Tune's records sit in DIR/tune: the experiment state names both trials, and
+    # the finished trial's last report there is its run directory's result.json.
+    states = list((out / "tune").glob("experiment_state-*.json"))
+    assert len(states) == 1 and (out / "tune" / "tuner.pkl").is_file()
+    state_text = states[0].read_text()
+    assert all(os.path.basename(row["run_dir"]) in state_text for row in (failed, finished))
+    reports = (out / "tune" / os.path.basename(finished["run_dir"]) / "result.json").read_text().splitlines()
+    assert json.loads(reports[-1])["result"] == run_result
+    assert (out / "tune" / os.path.basename(failed["run_dir"]) / "error.txt").is_file()
+    assert sorted(item.name for item in out.iterdir()) == ["summary.csv", "summary.md", "trials", "tune"]
+    assert list(home.iterdir()) == [] and list(working_directory.iterdir()) == []
 
 
 def test_bad_command_line_exits_2_naming_the_problem(tmp_path):
