@@ -165,4 +165,33 @@ GraphCost ComputeCost(const Graph& graph, const CostTable* table, const DevicePr
   return cost;
 }
 
+GraphCost CachedAnalyticCost::Price(const Graph& graph) {
+  const std::vector<bool> constant = graph.ConstantOps();
+  GraphCost cost;
+  cost.ops.reserve(static_cast<size_t>(graph.NumOps()));
+  for (int32_t index = 0; index < graph.NumOps(); ++index) {
+    const Op& op = graph.op(index);
+    if (op.type == kInputOp || op.type == kWeightOp) continue;
+    OpCost record;
+    record.op_index = index;
+    const uint64_t cost_hash = CostHash(graph, index, constant);
+    auto cached = by_cost_hash_.find(cost_hash);
+    if (cached == by_cost_hash_.end()) {
+      // Constness is part of the hash (the inputs' flags), so equal hashes
+      // agree on whether the op is folded.
+      const OpMetrics metrics = ComputeOpMetrics(graph, index, constant);
+      const double runtime = metrics.kernel_launches > 0 ? AnalyticRuntimeMs(metrics, *profile_) : 0.0;
+      cached = by_cost_hash_.emplace(cost_hash, std::make_pair(metrics, runtime)).first;
+    }
+    record.metrics = cached->second.first;
+    record.runtime_ms = cached->second.second;
+    cost.runtime_ms += record.runtime_ms;
+    cost.flops += record.metrics.flops;
+    cost.mem_access_bytes += record.metrics.bytes;
+    cost.kernel_launches += record.metrics.kernel_launches;
+    cost.ops.push_back(std::move(record));
+  }
+  return cost;
+}
+
 }  // namespace xflow

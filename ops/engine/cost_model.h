@@ -25,6 +25,7 @@
 
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "engine/device_profiles.h"
@@ -86,6 +87,22 @@ struct GraphCost {
 // else from the roofline when a profile is given; otherwise CostError names
 // the op and its key. At least one of the two must be given.
 GraphCost ComputeCost(const Graph& graph, const CostTable* table, const DeviceProfile* analytic);
+// Prices graphs like ComputeCost(graph, nullptr, &profile), remembering each
+// op configuration's metrics and runtime by CostHash, so a graph that differs
+// from earlier ones in a few ops computes only those (the environment prices
+// every step's graph this way). Its breakdown leaves OpCost::cost_key empty:
+// building the key strings is most of what the cache saves.
+class CachedAnalyticCost {
+ public:
+  explicit CachedAnalyticCost(const DeviceProfile& profile) : profile_(&profile) {}
+  GraphCost Price(const Graph& graph);
+  const DeviceProfile& profile() const { return *profile_; }
+
+ private:
+  const DeviceProfile* profile_;
+  std::unordered_map<uint64_t, std::pair<OpMetrics, double>> by_cost_hash_;
+};
+
 // The roofline runtime of one launched op on a device profile.
 double AnalyticRuntimeMs(const OpMetrics& metrics, const DeviceProfile& profile);
 

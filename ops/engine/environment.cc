@@ -23,7 +23,7 @@ int32_t MaxPatternOps(const RuleLibrary& library) {
 
 EnvironmentState::EnvironmentState(std::shared_ptr<const RuleLibrary> library, const DeviceProfile& profile,
                                    int32_t max_locations)
-    : library_(std::move(library)), profile_(&profile), max_locations_(max_locations) {
+    : library_(std::move(library)), pricer_(profile), max_locations_(max_locations) {
   if (!library_) throw GraphError("EnvironmentState needs a rule library");
   if (max_locations_ < 1) throw GraphError("EnvironmentState: max_locations must be >= 1, got " + std::to_string(max_locations_));
   max_pattern_ops_ = MaxPatternOps(*library_);
@@ -42,19 +42,19 @@ bool EnvironmentState::Apply(int32_t xfer, int32_t location) {
 }
 
 void EnvironmentState::Refresh() {
-  cost_ = ComputeCost(graph_, nullptr, profile_);
+  cost_ = pricer_.Price(graph_);
   locations_ = FindLocations(*library_, graph_, max_locations_);
 }
 
 Observation EnvironmentState::Observe() const {
-  return xflow::Observe(graph_, cost_, locations_.Descriptors(), max_locations_, max_pattern_ops_);
+  return xflow::Observe(graph_, cost_, locations_, max_locations_, max_pattern_ops_);
 }
 
 Observation ObserveGraph(const RuleLibrary& library, const Graph& graph, const DeviceProfile& profile,
                          int32_t max_locations) {
   const GraphCost cost = ComputeCost(graph, nullptr, &profile);
   const Locations locations = FindLocations(library, graph, max_locations);
-  return Observe(graph, cost, locations.Descriptors(), max_locations, MaxPatternOps(library));
+  return Observe(graph, cost, locations, max_locations, MaxPatternOps(library));
 }
 
 std::pair<Graph, bool> ApplyToGraph(const RuleLibrary& library, const Graph& graph, int32_t xfer, int32_t location,

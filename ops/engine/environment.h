@@ -50,7 +50,7 @@ class EnvironmentState {
   void Refresh();
 
   std::shared_ptr<const RuleLibrary> library_;
-  const DeviceProfile* profile_;
+  CachedAnalyticCost pricer_;
   int32_t max_locations_;
   int32_t max_pattern_ops_;
   Graph graph_;

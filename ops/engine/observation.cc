@@ -37,9 +37,13 @@ const std::vector<std::string>& NodeTypeVocabulary() {
 
 int32_t NodeFeatureSize() { return static_cast<int32_t>(NodeTypeVocabulary().size()) + 1; }
 
-Observation Observe(const Graph& graph, const GraphCost& cost,
-                    const std::vector<std::vector<std::vector<int32_t>>>& descriptors, int32_t max_locations,
-                    int32_t max_pattern_ops) {
+namespace {
+
+// matched(xfer, location) -> the location's matched op indices;
+// count(xfer) -> its number of locations.
+template <typename Count, typename Matched>
+Observation ObserveWith(const Graph& graph, const GraphCost& cost, int32_t num_xfers, Count count, Matched matched_ops,
+                        int32_t max_locations, int32_t max_pattern_ops) {
   if (max_locations < 1 || max_pattern_ops < 1) {
     throw GraphError("Observe: max_locations and max_pattern_ops must be >= 1, got " + std::to_string(max_locations) +
                      " and " + std::to_string(max_pattern_ops));
@@ -78,22 +82,21 @@ Observation Observe(const Graph& graph, const GraphCost& cost,
   observation.globals = {Log1p(cost.runtime_ms * 1e3), Log1p(cost.flops / 1e9), Log1p(cost.mem_access_bytes / 1e6),
                          Log1p(static_cast<double>(cost.kernel_launches))};
 
-  const int32_t num_xfers = static_cast<int32_t>(descriptors.size());
   observation.xfer_tuples.assign(static_cast<size_t>(num_xfers) * static_cast<size_t>(max_locations) *
                                      static_cast<size_t>(max_pattern_ops), kPaddingIndex);
   observation.location_masks.assign(static_cast<size_t>(num_xfers) * static_cast<size_t>(max_locations), 0);
   observation.xfer_mask.assign(static_cast<size_t>(num_xfers) + 1, 0);
   observation.location_counts.assign(static_cast<size_t>(num_xfers), 0);
   for (int32_t xfer = 0; xfer < num_xfers; ++xfer) {
-    const auto& locations = descriptors[static_cast<size_t>(xfer)];
-    if (static_cast<int32_t>(locations.size()) > max_locations) {
-      throw GraphError("Observe: xfer " + std::to_string(xfer) + " has " + std::to_string(locations.size()) +
+    const size_t locations = count(xfer);
+    if (static_cast<int64_t>(locations) > max_locations) {
+      throw GraphError("Observe: xfer " + std::to_string(xfer) + " has " + std::to_string(locations) +
                        " locations, more than max_locations " + std::to_string(max_locations));
     }
-    observation.location_counts[static_cast<size_t>(xfer)] = static_cast<int32_t>(locations.size());
-    observation.xfer_mask[static_cast<size_t>(xfer)] = locations.empty() ? 0 : 1;
-    for (size_t location = 0; location < locations.size(); ++location) {
-      const auto& matched = locations[location];
+    observation.location_counts[static_cast<size_t>(xfer)] = static_cast<int32_t>(locations);
+    observation.xfer_mask[static_cast<size_t>(xfer)] = locations == 0 ? 0 : 1;
+    for (size_t location = 0; location < locations; ++location) {
+      const std::vector<int32_t>& matched = matched_ops(xfer, location);
       if (static_cast<int32_t>(matched.size()) > max_pattern_ops) {
         throw GraphError("Observe: location " + std::to_string(location) + " of xfer " + std::to_string(xfer) +
                          " matches " + std::to_string(matched.size()) + " ops, more than max_pattern_ops " +
@@ -112,6 +115,29 @@ Observation Observe(const Graph& graph, const GraphCost& cost,
   }
   observation.xfer_mask[static_cast<size_t>(num_xfers)] = 1;  // NO-OP is always valid
   return observation;
+}
+
+}  // namespace
+
+Observation Observe(const Graph& graph, const GraphCost& cost,
+                    const std::vector<std::vector<std::vector<int32_t>>>& descriptors, int32_t max_locations,
+                    int32_t max_pattern_ops) {
+  return ObserveWith(
+      graph, cost, static_cast<int32_t>(descriptors.size()),
+      [&](int32_t xfer) { return descriptors[static_cast<size_t>(xfer)].size(); },
+      [&](int32_t xfer, size_t location) -> const std::vector<int32_t>& { return descriptors[static_cast<size_t>(xfer)][location]; },
+      max_locations, max_pattern_ops);
+}
+
+Observation Observe(const Graph& graph, const GraphCost& cost, const Locations& locations, int32_t max_locations,
+                    int32_t max_pattern_ops) {
+  return ObserveWith(
+      graph, cost, static_cast<int32_t>(locations.rewrites.size()),
+      [&](int32_t xfer) { return locations.rewrites[static_cast<size_t>(xfer)].size(); },
+      [&](int32_t xfer, size_t location) -> const std::vector<int32_t>& {
+        return locations.rewrites[static_cast<size_t>(xfer)][location].match.ops;
+      },
+      max_locations, max_pattern_ops);
 }
 
 }  // namespace xflow

@@ -27,6 +27,7 @@
 
 #include "engine/cost_model.h"
 #include "engine/graph.h"
+#include "engine/substitution.h"
 
 namespace xflow {
 
@@ -57,6 +58,10 @@ struct Observation {
 // the graph does not have.
 Observation Observe(const Graph& graph, const GraphCost& cost,
                     const std::vector<std::vector<std::vector<int32_t>>>& descriptors, int32_t max_locations,
+                    int32_t max_pattern_ops);
+// The same, reading each location's matched ops from FindLocations' result
+// (no copy of the descriptors).
+Observation Observe(const Graph& graph, const GraphCost& cost, const Locations& locations, int32_t max_locations,
                     int32_t max_pattern_ops);
 
 }  // namespace xflow

@@ -22,6 +22,7 @@
 #ifndef RLGRAPH_XFLOW_ENGINE_RULE_H_
 #define RLGRAPH_XFLOW_ENGINE_RULE_H_
 
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -74,6 +75,9 @@ struct TargetOp {
   int32_t num_outputs = 1;
   int32_t copy_from = -1;  // source op whose parameters are copied first
   std::vector<TargetParam> params;
+  // "<rule id>.<name>": the ops a rewrite creates are named after it. Shared
+  // so a planned rewrite carries it without building a string.
+  std::shared_ptr<const std::string> name_base;
 };
 
 struct OutputMapping {
@@ -121,6 +125,8 @@ struct Rule {
   // the first is, where possible, adjacent to an already placed op, so its
   // candidates come from edges instead of a scan.
   std::vector<int32_t> match_order;
+  // "<rule id>.constant": the base of generated constants' names.
+  std::shared_ptr<const std::string> constant_name_base;
 
   // "ops/rules/conv.rules:12 rule 'fuse_conv_relu'"
   std::string Where() const;

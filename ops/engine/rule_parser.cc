@@ -335,6 +335,8 @@ class RuleFileParser {
       rule.examples.push_back(ParseExample(text, rule));
     }
     rule.match_order = MatchOrder(rule);
+    for (TargetOp& op : rule.target) op.name_base = std::make_shared<const std::string>(rule.id + "." + op.name);
+    rule.constant_name_base = std::make_shared<const std::string>(rule.id + ".constant");
     return std::move(raw.rule);
   }
 

@@ -17,16 +17,27 @@ namespace xflow {
 
 GraphIndex::GraphIndex(const Graph& graph) : graph_(graph) {
   const auto count = static_cast<size_t>(graph.NumOps());
-  consumers_.resize(count);
+  consumer_offsets_.assign(count + 1, 0);
   use_count_.assign(count, 0);
   for (int32_t i = 0; i < graph.NumOps(); ++i) {
     const Op& op = graph.op(i);
     ops_by_type_[op.type].push_back(i);
+    for (const Edge& edge : op.inputs) {
+      if (!edge.IsMissing()) ++consumer_offsets_[static_cast<size_t>(edge.op) + 1];
+    }
+  }
+  for (size_t i = 0; i < count; ++i) {
+    use_count_[i] = consumer_offsets_[i + 1];
+    consumer_offsets_[i + 1] += consumer_offsets_[i];
+  }
+  consumers_.resize(static_cast<size_t>(consumer_offsets_[count]));
+  std::vector<int32_t> filled(consumer_offsets_.begin(), consumer_offsets_.end() - 1);
+  for (int32_t i = 0; i < graph.NumOps(); ++i) {
+    const Op& op = graph.op(i);
     for (size_t position = 0; position < op.inputs.size(); ++position) {
       const Edge& edge = op.inputs[position];
       if (edge.IsMissing()) continue;
-      consumers_[static_cast<size_t>(edge.op)].emplace_back(i, static_cast<int32_t>(position));
-      ++use_count_[static_cast<size_t>(edge.op)];
+      consumers_[static_cast<size_t>(filled[static_cast<size_t>(edge.op)]++)] = {i, static_cast<int32_t>(position)};
     }
   }
   for (const GraphOutput& output : graph.outputs()) ++use_count_[static_cast<size_t>(output.edge.op)];
@@ -160,12 +171,6 @@ std::optional<Rewrite> PlanRewrite(const Rule& rule, int32_t xfer, const GraphIn
 
   const MatchScope scope(rule, index, match.ops, match.variables);
   std::vector<int32_t> target_index(rule.target.size(), -1);
-  const std::string name_suffix = HexSuffix(key);
-  auto unique_name = [&](const std::string& base) {
-    std::string name = base;
-    for (int suffix = 1; graph.FindOp(name) >= 0; ++suffix) name = base + "_" + std::to_string(suffix);
-    return name;
-  };
   // Resolves a target input, appending a generated constant when it is one.
   auto resolve = [&](const TargetInput& input, NewOp& consumer) {
     RewriteInput resolved;
@@ -197,8 +202,8 @@ std::optional<Rewrite> PlanRewrite(const Rule& rule, int32_t xfer, const GraphIn
           else throw RuleError(rule.Where() + ": float32(...) needs a number or list, got " + value.KindName());
         }
         NewOp constant;
-        constant.op = Graph::GeneratedConstant(
-            unique_name(rule.id + ".constant" + std::to_string(rewrite.new_ops.size()) + "_" + name_suffix), values, scalar);
+        constant.op = Graph::GeneratedConstant("", values, scalar);
+        constant.name_base = rule.constant_name_base;
         constant.constant = true;
         local = static_cast<int32_t>(rewrite.new_ops.size());
         rewrite.new_ops.push_back(std::move(constant));
@@ -216,11 +221,23 @@ std::optional<Rewrite> PlanRewrite(const Rule& rule, int32_t xfer, const GraphIn
   };
 
   try {
+    // Room for every new op up front: regrowing the vector moved the NewOps built so far.
+    size_t constants = 0;
+    for (const TargetOp& target : rule.target) {
+      for (const TargetInput& input : target.inputs) {
+        if (input.kind != TargetInput::Kind::kVariable && input.kind != TargetInput::Kind::kTargetOp) ++constants;
+      }
+    }
+    rewrite.new_ops.reserve(rule.target.size() + constants);
     for (size_t t = 0; t < rule.target.size(); ++t) {
       const TargetOp& target = rule.target[t];
       NewOp built;
+      built.inputs.reserve(target.inputs.size());
+      built.input_types.reserve(target.inputs.size());
+      built.input_int_values.reserve(target.inputs.size());
+      built.input_constant.reserve(target.inputs.size());
       built.op.type = target.type;
-      built.op.name = unique_name(rule.id + "." + target.name + "_" + name_suffix);
+      built.name_base = target.name_base;
       if (target.copy_from >= 0) built.op.params = graph.op(matched[static_cast<size_t>(target.copy_from)]).params;
       for (const TargetParam& param : target.params) {
         if (param.remove) {
@@ -230,8 +247,10 @@ std::optional<Rewrite> PlanRewrite(const Rule& rule, int32_t xfer, const GraphIn
         const Value value = Evaluate(param.value, scope);
         if (value.IsAbsent()) {
           built.op.params.erase(param.key);
+        } else if (value.kind == Value::Kind::kBool || value.kind == Value::Kind::kAbsent) {
+          value.ToParam(rule.Where() + " target op '" + target.name + "' parameter '" + param.key + "'");  // throws the RuleError
         } else {
-          built.op.params[param.key] = value.ToParam(rule.Where() + " target op '" + target.name + "' parameter '" + param.key + "'");
+          built.op.params[param.key] = value.ToParam("");
         }
       }
       for (const TargetInput& input : target.inputs) resolve(input, built);
@@ -243,7 +262,6 @@ std::optional<Rewrite> PlanRewrite(const Rule& rule, int32_t xfer, const GraphIn
         int_values.push_back(built.input_int_values[i] ? &*built.input_int_values[i] : nullptr);
       }
       built.op.outputs = Graph::InferOutputs(built.op, types, int_values, target.num_outputs);
-      for (int32_t k = 0; k < target.num_outputs; ++k) built.op.output_names.push_back(built.op.name + ":" + std::to_string(k));
       built.constant = !built.inputs.empty() &&
                        std::all_of(built.input_constant.begin(), built.input_constant.end(), [](bool value) { return value; });
       target_index[t] = static_cast<int32_t>(rewrite.new_ops.size());
@@ -273,11 +291,15 @@ std::optional<Rewrite> PlanRewrite(const Rule& rule, int32_t xfer, const GraphIn
   }
 
   // Removed ops: the matched ones plus whatever only they (transitively) used.
-  std::unordered_map<int32_t, int32_t> uses;
+  // Remaining uses of the ops this touches: a handful, so a flat list.
+  std::vector<std::pair<int32_t, int32_t>> uses;
+  uses.reserve(16);
   auto use_of = [&](int32_t op) -> int32_t& {
-    auto found = uses.find(op);
-    if (found == uses.end()) found = uses.emplace(op, index.UseCount(op)).first;
-    return found->second;
+    for (auto& [used_op, remaining] : uses) {
+      if (used_op == op) return remaining;
+    }
+    uses.emplace_back(op, index.UseCount(op));
+    return uses.back().second;
   };
   for (const NewOp& built : rewrite.new_ops) {
     for (const RewriteInput& input : built.inputs) {
@@ -474,6 +496,30 @@ std::vector<Rewrite> FindRewrites(const Rule& rule, int32_t xfer, const GraphInd
 
 // ------------------------------------------------------------------ apply
 
+namespace {
+
+// Names are given on apply, not when planning, since most planned rewrites
+// are never applied: "<rule id>.<target op>_<key>" (generated constants:
+// "<rule id>.constant<position>_<key>"), with "_<n>" appended while the
+// parent graph has the name. New ops of one rewrite differ in their base.
+void NameNewOp(const Graph& graph, const Rewrite& rewrite, size_t position, Op& op) {
+  const NewOp& created = rewrite.new_ops[position];
+  std::string base = created.name_base ? *created.name_base : "xfer" + std::to_string(rewrite.xfer) + ".op";
+  if (op.IsGenerated()) base += std::to_string(position);
+  base += "_" + HexSuffix(rewrite.key);
+  std::string name = base;
+  for (int suffix = 1; graph.FindOp(name) >= 0; ++suffix) name = base + "_" + std::to_string(suffix);
+  op.name = std::move(name);
+  op.output_names.clear();
+  if (op.IsGenerated()) {
+    op.output_names.push_back(op.name);
+  } else {
+    for (size_t k = 0; k < op.outputs.size(); ++k) op.output_names.push_back(op.name + ":" + std::to_string(k));
+  }
+}
+
+}  // namespace
+
 Graph ApplyRewrite(const Graph& graph, const Rewrite& rewrite) {
   const int32_t old_count = graph.NumOps();
   const auto new_count = static_cast<int32_t>(rewrite.new_ops.size());
@@ -544,8 +590,10 @@ Graph ApplyRewrite(const Graph& graph, const Rewrite& rewrite) {
         result.AppendTrusted(std::move(copy));
       }
     } else {
-      auto created = std::make_shared<Op>(rewrite.new_ops[static_cast<size_t>(node - old_count)].op);
+      const size_t position_in_rewrite = static_cast<size_t>(node - old_count);
+      auto created = std::make_shared<Op>(rewrite.new_ops[position_in_rewrite].op);
       created->inputs = std::move(edges);
+      NameNewOp(graph, rewrite, position_in_rewrite, *created);
       result.AppendTrusted(std::move(created));
     }
     for (int32_t consumer : consumers[static_cast<size_t>(node)]) {

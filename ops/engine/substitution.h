@@ -39,6 +39,7 @@
 #ifndef RLGRAPH_XFLOW_ENGINE_SUBSTITUTION_H_
 #define RLGRAPH_XFLOW_ENGINE_SUBSTITUTION_H_
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -51,14 +52,26 @@ namespace xflow {
 
 inline constexpr int32_t kDefaultMaxLocations = 200;
 
+// A read-only run of (consumer op, input position) pairs.
+struct ConsumerRange {
+  const std::pair<int32_t, int32_t>* first;
+  const std::pair<int32_t, int32_t>* last;
+  const std::pair<int32_t, int32_t>* begin() const { return first; }
+  const std::pair<int32_t, int32_t>* end() const { return last; }
+};
+
 class GraphIndex {
  public:
   explicit GraphIndex(const Graph& graph);
 
   const Graph& graph() const { return graph_; }
   const std::vector<int32_t>& OpsOfType(const std::string& type) const;
-  // (consumer op, input position) pairs reading any output of op.
-  const std::vector<std::pair<int32_t, int32_t>>& Consumers(int32_t op) const { return consumers_[static_cast<size_t>(op)]; }
+  // (consumer op, input position) pairs reading any output of op, by
+  // consumer then position.
+  ConsumerRange Consumers(int32_t op) const {
+    const std::pair<int32_t, int32_t>* base = consumers_.data();
+    return ConsumerRange{base + consumer_offsets_[static_cast<size_t>(op)], base + consumer_offsets_[static_cast<size_t>(op) + 1]};
+  }
   // Input edges reading op plus graph outputs it produces.
   int32_t UseCount(int32_t op) const { return use_count_[static_cast<size_t>(op)]; }
   bool IsGraphOutput(const Edge& edge) const;
@@ -68,7 +81,10 @@ class GraphIndex {
  private:
   const Graph& graph_;
   std::unordered_map<std::string, std::vector<int32_t>> ops_by_type_;
-  std::vector<std::vector<std::pair<int32_t, int32_t>>> consumers_;
+  // Every op's consumers in one array (op i's at [offsets[i], offsets[i+1])):
+  // the index is rebuilt for every graph the environment or a search sees.
+  std::vector<int32_t> consumer_offsets_;
+  std::vector<std::pair<int32_t, int32_t>> consumers_;
   std::vector<int32_t> use_count_;
   std::vector<bool> constant_;
   std::vector<uint64_t> op_hashes_;
@@ -87,7 +103,8 @@ struct RewriteInput {
 };
 
 struct NewOp {
-  Op op;  // type, name, params, outputs and output names; inputs set on apply
+  Op op;  // type, params and outputs; inputs, name and output names set on apply
+  std::shared_ptr<const std::string> name_base;  // the rule's base for this op's name
   std::vector<RewriteInput> inputs;
   std::vector<TensorType> input_types;
   std::vector<std::optional<IntList>> input_int_values;

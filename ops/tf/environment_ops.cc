@@ -137,7 +137,7 @@ class XflowObserveOp : public OpKernel {
       cost = xflow::ComputeCost(graph, nullptr, &engine_.profile());
       const xflow::Locations locations = xflow::FindLocations(engine_.library(), graph, engine_.max_locations());
       max_pattern_ops = xflow::MaxPatternOps(engine_.library());
-      observation = xflow::Observe(graph, cost, locations.Descriptors(), engine_.max_locations(), max_pattern_ops);
+      observation = xflow::Observe(graph, cost, locations, engine_.max_locations(), max_pattern_ops);
     } catch (const xflow::EngineError& error) {
       context->CtxFailure(absl::InvalidArgumentError(std::string("XflowObserve: ") + error.what()));
       return;
