@@ -17,34 +17,35 @@ namespace py = pybind11;
 
 namespace {
 
+// The arrays take over the observation's buffers (no copy: xfer_tuples alone
+// is num_xfers * max_locations * max_pattern_ops ints every step).
 template <typename T>
-py::array_t<T> ToArray(const std::vector<T>& values, std::vector<py::ssize_t> shape) {
-  py::array_t<T> array(shape);
-  if (!values.empty()) std::copy(values.begin(), values.end(), array.mutable_data());
-  return array;
+py::array MoveToArray(std::vector<T>&& values, std::vector<py::ssize_t> shape, const py::dtype& dtype) {
+  if (values.empty()) return py::array(dtype, shape);
+  auto* owned = new std::vector<T>(std::move(values));
+  py::capsule owner(owned, [](void* pointer) { delete static_cast<std::vector<T>*>(pointer); });
+  return py::array(dtype, shape, owned->data(), owner);
 }
 
-py::array_t<bool> ToBoolArray(const std::vector<uint8_t>& values, std::vector<py::ssize_t> shape) {
-  py::array_t<bool> array(shape);
-  bool* data = array.mutable_data();
-  for (size_t index = 0; index < values.size(); ++index) data[index] = values[index] != 0;
-  return array;
+template <typename T>
+py::array MoveToArray(std::vector<T>&& values, std::vector<py::ssize_t> shape) {
+  return MoveToArray(std::move(values), std::move(shape), py::dtype::of<T>());
 }
 
-py::dict ObservationToDict(const xflow::Observation& observation, int32_t max_locations, int32_t max_pattern_ops) {
+py::dict ObservationToDict(xflow::Observation observation, int32_t max_locations, int32_t max_pattern_ops) {
   const py::ssize_t nodes = observation.num_nodes;
   const py::ssize_t edges = observation.num_edges;
   const py::ssize_t xfers = static_cast<py::ssize_t>(observation.location_counts.size());
   py::dict result;
-  result["nodes"] = ToArray(observation.nodes, {nodes, xflow::NodeFeatureSize()});
-  result["edges"] = ToArray(observation.edges, {edges, xflow::kEdgeFeatureSize});
-  result["senders"] = ToArray(observation.senders, {edges});
-  result["receivers"] = ToArray(observation.receivers, {edges});
-  result["globals"] = ToArray(observation.globals, {xflow::kGlobalFeatureSize});
-  result["xfer_tuples"] = ToArray(observation.xfer_tuples, {xfers, max_locations, max_pattern_ops});
-  result["location_masks"] = ToBoolArray(observation.location_masks, {xfers, max_locations});
-  result["xfer_mask"] = ToBoolArray(observation.xfer_mask, {xfers + 1});
-  result["location_counts"] = ToArray(observation.location_counts, {xfers});
+  result["nodes"] = MoveToArray(std::move(observation.nodes), {nodes, xflow::NodeFeatureSize()});
+  result["edges"] = MoveToArray(std::move(observation.edges), {edges, xflow::kEdgeFeatureSize});
+  result["senders"] = MoveToArray(std::move(observation.senders), {edges});
+  result["receivers"] = MoveToArray(std::move(observation.receivers), {edges});
+  result["globals"] = MoveToArray(std::move(observation.globals), {xflow::kGlobalFeatureSize});
+  result["xfer_tuples"] = MoveToArray(std::move(observation.xfer_tuples), {xfers, max_locations, max_pattern_ops});
+  result["location_masks"] = MoveToArray(std::move(observation.location_masks), {xfers, max_locations}, py::dtype("bool"));
+  result["xfer_mask"] = MoveToArray(std::move(observation.xfer_mask), {xfers + 1}, py::dtype("bool"));
+  result["location_counts"] = MoveToArray(std::move(observation.location_counts), {xfers});
   return result;
 }
 
@@ -67,9 +68,8 @@ void RegisterEnvironmentBindings(py::module_& module) {
   module.def(
       "observe_graph",
       [](const xflow::RuleLibrary& library, const xflow::Graph& graph, const std::string& device, int32_t max_locations) {
-        const xflow::Observation observation =
-            xflow::ObserveGraph(library, graph, xflow::GetDeviceProfile(device), max_locations);
-        return ObservationToDict(observation, max_locations, xflow::MaxPatternOps(library));
+        return ObservationToDict(xflow::ObserveGraph(library, graph, xflow::GetDeviceProfile(device), max_locations),
+                                 max_locations, xflow::MaxPatternOps(library));
       },
       py::arg("library"), py::arg("graph"), py::arg("device") = "h100", py::arg("max_locations") = xflow::kDefaultMaxLocations,
       "The observation of a graph (stateless; see EnvironmentState.observe).");

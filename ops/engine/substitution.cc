@@ -257,6 +257,8 @@ std::optional<Rewrite> PlanRewrite(const Rule& rule, int32_t xfer, const GraphIn
       built.op.inputs.assign(built.inputs.size(), Edge{0, 0});
       std::vector<const TensorType*> types;
       std::vector<const IntList*> int_values;
+      types.reserve(built.inputs.size());
+      int_values.reserve(built.inputs.size());
       for (size_t i = 0; i < built.inputs.size(); ++i) {
         types.push_back(&built.input_types[i]);
         int_values.push_back(built.input_int_values[i] ? &*built.input_int_values[i] : nullptr);
@@ -402,9 +404,10 @@ class Matcher {
     for (int order = 0; order < orders; ++order) {
       assigned_[static_cast<size_t>(k)] = candidate;
       swapped_[static_cast<size_t>(k)] = order == 1;
-      std::vector<int32_t> newly_bound;
-      if (Consistent(k, newly_bound)) Place(depth + 1);
-      for (int32_t variable : newly_bound) variables_[static_cast<size_t>(variable)] = Edge{-1, 0};
+      const size_t bound_before = newly_bound_.size();
+      if (Consistent(k, newly_bound_)) Place(depth + 1);
+      for (size_t b = bound_before; b < newly_bound_.size(); ++b) variables_[static_cast<size_t>(newly_bound_[b])] = Edge{-1, 0};
+      newly_bound_.resize(bound_before);
       assigned_[static_cast<size_t>(k)] = -1;
       swapped_[static_cast<size_t>(k)] = false;
       if (Done()) return;
@@ -484,6 +487,9 @@ class Matcher {
   std::vector<int32_t> assigned_;
   std::vector<bool> swapped_;
   std::vector<Edge> variables_;
+  // Variables bound by the placements on the current path, innermost last
+  // (one stack for the whole search instead of a vector per placement).
+  std::vector<int32_t> newly_bound_;
 };
 
 }  // namespace
