@@ -79,9 +79,15 @@ std::string CostKey(const Graph& graph, int32_t index, const std::vector<bool>& 
   return key + "}";
 }
 
-uint64_t CostHash(const Op& op, const std::vector<CostInput>& inputs) {
+namespace {
+
+// input(i) -> CostInput of input i; shared by both CostHash overloads so the
+// graph one needs no vector per op.
+template <typename InputAt>
+uint64_t CostHashWith(const Op& op, size_t count, InputAt input_at) {
   uint64_t hash = OpHeadHash(op);
-  for (const CostInput& input : inputs) {
+  for (size_t i = 0; i < count; ++i) {
+    const CostInput input = input_at(i);
     if (input.type == nullptr) {
       hash = CombineHash(hash, kMissingInputHash);
       continue;
@@ -100,18 +106,19 @@ uint64_t CostHash(const Op& op, const std::vector<CostInput>& inputs) {
   return hash;
 }
 
+}  // namespace
+
+uint64_t CostHash(const Op& op, const std::vector<CostInput>& inputs) {
+  return CostHashWith(op, inputs.size(), [&](size_t i) { return inputs[i]; });
+}
+
 uint64_t CostHash(const Graph& graph, int32_t index, const std::vector<bool>& constant) {
   const Op& op = graph.op(index);
-  std::vector<CostInput> inputs;
-  inputs.reserve(op.inputs.size());
-  for (const Edge& edge : op.inputs) {
-    if (edge.IsMissing()) {
-      inputs.push_back(CostInput{});
-      continue;
-    }
-    inputs.push_back(CostInput{&graph.TypeOf(edge), static_cast<bool>(constant[static_cast<size_t>(edge.op)]), graph.IntValuesOf(edge)});
-  }
-  return CostHash(op, inputs);
+  return CostHashWith(op, op.inputs.size(), [&](size_t i) {
+    const Edge& edge = op.inputs[i];
+    if (edge.IsMissing()) return CostInput{};
+    return CostInput{&graph.TypeOf(edge), static_cast<bool>(constant[static_cast<size_t>(edge.op)]), graph.IntValuesOf(edge)};
+  });
 }
 
 void CostTable::Set(const std::string& cost_key, double runtime_ms) {

@@ -1,6 +1,7 @@
 // Values, parsing and evaluation of rule expressions (see expression.h).
 #include "engine/expression.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -508,17 +509,30 @@ Value EvaluateCall(const Expr& call, const ExpressionScope& scope) {
     if (call.children.size() < 2 || call.children[0].kind != Expr::Kind::kTensor || call.children[1].kind != Expr::Kind::kTensor) {
       EvalFail(call, "same_params(a, b, \"except\", ...) needs two source op names");
     }
-    Params left = scope.ParamsOf(call.children[0].name);
-    Params right = scope.ParamsOf(call.children[1].name);
+    std::vector<std::string> exceptions;
     for (size_t i = 2; i < call.children.size(); ++i) {
-      const Value key = Evaluate(call.children[i], scope);
+      Value key = Evaluate(call.children[i], scope);
       if (key.kind != Value::Kind::kString) EvalFail(call, "same_params exceptions must be strings");
-      left.erase(key.text);
-      right.erase(key.text);
+      exceptions.push_back(std::move(key.text));
     }
-    return Value::Bool(left == right);
+    // Both maps are ordered by name: walk them side by side, skipping the
+    // exceptions (the matcher asks this for many op pairs; no copies).
+    const Params& left = scope.ParamsOf(call.children[0].name);
+    const Params& right = scope.ParamsOf(call.children[1].name);
+    auto excepted = [&](const std::string& key) { return std::find(exceptions.begin(), exceptions.end(), key) != exceptions.end(); };
+    auto l = left.begin();
+    auto r = right.begin();
+    while (true) {
+      while (l != left.end() && excepted(l->first)) ++l;
+      while (r != right.end() && excepted(r->first)) ++r;
+      if (l == left.end() || r == right.end()) return Value::Bool(l == left.end() && r == right.end());
+      if (l->first != r->first || !(l->second == r->second)) return Value::Bool(false);
+      ++l;
+      ++r;
+    }
   }
   std::vector<Value> arguments;
+  arguments.reserve(call.children.size());
   for (const Expr& child : call.children) arguments.push_back(Evaluate(child, scope));
   if (name == "len") {
     ExpectArguments(call, 1);
@@ -601,6 +615,7 @@ Value Evaluate(const Expr& expr, const ExpressionScope& scope) {
       return expr.literal;
     case Expr::Kind::kList: {
       std::vector<Value> items;
+      items.reserve(expr.children.size());
       for (const Expr& child : expr.children) items.push_back(Evaluate(child, scope));
       return MakeList(expr, items);
     }

@@ -542,25 +542,41 @@ Graph ApplyRewrite(const Graph& graph, const Rewrite& rewrite) {
     throw ApplyError("rewrite of xfer " + std::to_string(rewrite.xfer) + " removes op #" + std::to_string(edge.op) +
                      " but leaves a reader of its output " + std::to_string(edge.output) + " unmapped");
   };
+  // Every node's resolved inputs, and then its consumers, in flat arrays
+  // (node k's at [offsets[k], offsets[k + 1])): apply runs once per env step.
   const auto total = static_cast<size_t>(old_count + new_count);
-  std::vector<std::vector<std::pair<int32_t, int32_t>>> inputs(total);
-  std::vector<std::vector<int32_t>> consumers(total);
-  std::vector<int32_t> waiting(total, 0);
-  for (int32_t i = 0; i < old_count; ++i) {
-    if (removed[static_cast<size_t>(i)]) continue;
-    for (const Edge& edge : graph.op(i).inputs) inputs[static_cast<size_t>(i)].push_back(resolve_old(edge));
+  std::vector<int32_t> input_offsets(total + 1, 0);
+  std::vector<std::pair<int32_t, int32_t>> inputs;
+  inputs.reserve(total * 2);
+  for (size_t node = 0; node < total; ++node) {
+    if (node < static_cast<size_t>(old_count)) {
+      if (!removed[node]) {
+        for (const Edge& edge : graph.op(static_cast<int32_t>(node)).inputs) inputs.push_back(resolve_old(edge));
+      }
+    } else {
+      for (const RewriteInput& input : rewrite.new_ops[node - static_cast<size_t>(old_count)].inputs) {
+        inputs.emplace_back(node_of(input), input.output);
+      }
+    }
+    input_offsets[node + 1] = static_cast<int32_t>(inputs.size());
   }
-  for (int32_t j = 0; j < new_count; ++j) {
-    for (const RewriteInput& input : rewrite.new_ops[static_cast<size_t>(j)].inputs) {
-      inputs[static_cast<size_t>(old_count + j)].emplace_back(node_of(input), input.output);
+  std::vector<int32_t> waiting(total, 0);
+  std::vector<int32_t> consumer_offsets(total + 1, 0);
+  for (size_t node = 0; node < total; ++node) {
+    for (int32_t k = input_offsets[node]; k < input_offsets[node + 1]; ++k) {
+      const int32_t producer = inputs[static_cast<size_t>(k)].first;
+      if (producer < 0) continue;
+      ++consumer_offsets[static_cast<size_t>(producer) + 1];
+      ++waiting[node];
     }
   }
+  for (size_t node = 0; node < total; ++node) consumer_offsets[node + 1] += consumer_offsets[node];
+  std::vector<int32_t> consumers(static_cast<size_t>(consumer_offsets[total]));
+  std::vector<int32_t> filled(consumer_offsets.begin(), consumer_offsets.end() - 1);
   for (size_t node = 0; node < total; ++node) {
-    if (node < static_cast<size_t>(old_count) && removed[node]) continue;
-    for (const auto& [producer, output] : inputs[node]) {
-      if (producer < 0) continue;
-      consumers[static_cast<size_t>(producer)].push_back(static_cast<int32_t>(node));
-      ++waiting[node];
+    for (int32_t k = input_offsets[node]; k < input_offsets[node + 1]; ++k) {
+      const int32_t producer = inputs[static_cast<size_t>(k)].first;
+      if (producer >= 0) consumers[static_cast<size_t>(filled[static_cast<size_t>(producer)]++)] = static_cast<int32_t>(node);
     }
   }
   // Kahn's algorithm, smallest sort key first: old ops keep their relative
@@ -583,7 +599,9 @@ Graph ApplyRewrite(const Graph& graph, const Rewrite& rewrite) {
     const auto position = static_cast<int32_t>(result.NumOps());
     new_index[static_cast<size_t>(node)] = position;
     std::vector<Edge> edges;
-    for (const auto& [producer, output] : inputs[static_cast<size_t>(node)]) {
+    edges.reserve(static_cast<size_t>(input_offsets[static_cast<size_t>(node) + 1] - input_offsets[static_cast<size_t>(node)]));
+    for (int32_t k = input_offsets[static_cast<size_t>(node)]; k < input_offsets[static_cast<size_t>(node) + 1]; ++k) {
+      const auto& [producer, output] = inputs[static_cast<size_t>(k)];
       edges.push_back(producer < 0 ? Edge{-1, 0} : Edge{new_index[static_cast<size_t>(producer)], output});
     }
     if (node < old_count) {
@@ -602,7 +620,8 @@ Graph ApplyRewrite(const Graph& graph, const Rewrite& rewrite) {
       NameNewOp(graph, rewrite, position_in_rewrite, *created);
       result.AppendTrusted(std::move(created));
     }
-    for (int32_t consumer : consumers[static_cast<size_t>(node)]) {
+    for (int32_t k = consumer_offsets[static_cast<size_t>(node)]; k < consumer_offsets[static_cast<size_t>(node) + 1]; ++k) {
+      const int32_t consumer = consumers[static_cast<size_t>(k)];
       if (--waiting[static_cast<size_t>(consumer)] == 0) ready.emplace(sort_key(consumer), consumer);
     }
   }
