@@ -9,7 +9,11 @@ Two ways to run the same PPO minibatch update:
     the way a hand-written training step would call its own tf.function.
 The math is identical (the framework adds no ops: API bodies only route
 values into graph functions), so the ratio isolates what the framework costs
-per call. Also reports the agent's trace and build seconds (all five root APIs).
+per call. The two are timed alternately, call by call, and compared by their
+medians. Also reports the agent's trace and build seconds: everything a run
+pays between composing the agent and its first call (all five root APIs are
+traced at build, none lazily), with the build split into variable creation and
+each root API's tf.function on stderr.
 Last line: `framework_overhead ratio=... framework_ms=... direct_ms=... trace_build_s=...`
 """
 import argparse
@@ -35,8 +39,13 @@ def main() -> None:
     from rlgraph_xflow.execution.local import LocalExecution
 
     execution = LocalExecution({"graph": arguments.graph, "max_steps": 10}, num_envs=4)
+    sizes = ObservationSizes.of_env(execution.sample_env)
+    # Process CPU seconds beside the wall-clock figures: on a busy machine the
+    # wall clock also counts time spent waiting for a core.
+    cpu_start = time.process_time()
     agent = AGENTS.from_spec({"type": "ppo", "num_envs": 4, "rollout_steps": 16, "minibatch_size": 64}, "agent",
-                             sizes=ObservationSizes.of_env(execution.sample_env))
+                             sizes=sizes)
+    agent_cpu_seconds = time.process_time() - cpu_start
     stats = agent.build_stats
     buffer = RolloutBuffer(4, 16, seed=0)
     execution.collect(agent, buffer)
@@ -53,19 +62,29 @@ def main() -> None:
                for name, value in zip(root_api.argument_names, inputs)]
     direct = agent.executor.functions["update"]
 
-    def time_calls(call):
-        call()
-        timings = []
-        for _ in range(arguments.repeats):
+    def framework_call():
+        agent.executor.execute("update", *inputs)
+
+    def direct_call():
+        tree.map_structure(lambda t: t.numpy(), direct(*tensors))
+
+    # The two ways alternate call by call (which goes first alternates too),
+    # so a change in the machine's load during the run hits both alike.
+    framework_call()
+    direct_call()
+    timings = {framework_call: [], direct_call: []}
+    for repeat in range(arguments.repeats):
+        for call in ((framework_call, direct_call) if repeat % 2 == 0 else (direct_call, framework_call)):
             start = time.perf_counter()
             call()
-            timings.append(time.perf_counter() - start)
-        return statistics.median(timings) * 1e3
-
-    framework_ms = time_calls(lambda: agent.executor.execute("update", *inputs))
-    direct_ms = time_calls(lambda: tree.map_structure(lambda t: t.numpy(), direct(*tensors)))
+            timings[call].append(time.perf_counter() - start)
+    framework_ms = statistics.median(timings[framework_call]) * 1e3
+    direct_ms = statistics.median(timings[direct_call]) * 1e3
+    functions = ", ".join(f"{name} {seconds:.3f} s" for name, seconds in stats.function_seconds.items())
     print(f"framework {framework_ms:.2f} ms, direct {direct_ms:.2f} ms; trace {stats.trace_seconds:.3f} s, "
-          f"build {stats.build_seconds:.3f} s, {stats.variable_count} variables", file=sys.stderr)
+          f"build {stats.build_seconds:.3f} s (variables {stats.variable_seconds:.3f} s; {functions}), "
+          f"{stats.variable_count} variables; composing, tracing and building took {agent_cpu_seconds:.3f} s of CPU",
+          file=sys.stderr)
     print(f"framework_overhead ratio={framework_ms / direct_ms:.3f} framework_ms={framework_ms:.2f} direct_ms={direct_ms:.2f} "
           f"trace_build_s={stats.trace_seconds + stats.build_seconds:.2f}")
 

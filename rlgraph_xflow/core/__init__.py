@@ -2,11 +2,12 @@
 
 Public names:
   Space types (FloatBox, IntBox, BoolBox, Dict, Tuple, GraphSpace),
-  Component with the @api and @graph_fn decorators, register/from_spec,
+  Component with the @api and @graph_fn decorators (and
+  GraphFunctionControlFlowError), register/from_spec,
   trace (the meta-graph phase), build (the TF phase), Executor, ComponentTest.
 The core knows nothing of computation graphs, engines or agents.
 """
-from rlgraph_xflow.core.component import Component, SpaceMismatchError, api, graph_fn
+from rlgraph_xflow.core.component import Component, GraphFunctionControlFlowError, SpaceMismatchError, api, graph_fn
 from rlgraph_xflow.core.executor import BuildStats, Executor
 from rlgraph_xflow.core.meta_graph import MetaGraph, SpaceRecord, TraceError, trace
 from rlgraph_xflow.core.registry import COMPONENTS, Registry, SpecError, from_spec, register
@@ -26,6 +27,6 @@ from rlgraph_xflow.core.tf_builder import build
 
 __all__ = [
     "BoolBox", "BuildStats", "COMPONENTS", "Component", "ComponentTest", "Dict", "Executor", "FloatBox",
-    "GraphSpace", "IntBox", "MetaGraph", "Registry", "Space", "SpaceError", "SpaceMismatchError", "SpaceRecord",
+    "GraphFunctionControlFlowError", "GraphSpace", "IntBox", "MetaGraph", "Registry", "Space", "SpaceError", "SpaceMismatchError", "SpaceRecord",
     "SpecError", "TraceError", "Tuple", "api", "build", "from_spec", "graph_fn", "register", "space_from_spec", "trace",
 ]

@@ -8,8 +8,12 @@ Classes and functions in this file:
   graph_fn: decorator marking the functions that write backend (TF) ops. Each
     declares how its output spaces follow from its input spaces, with
     `@<graph_fn>.output_spaces`, so the trace phase can check spaces before
-    any TF op exists.
+    any TF op exists. Graph functions run without AutoGraph unless they ask
+    for it with `@graph_fn(autograph=True)`; `@graph_fn(share_trace=True)`
+    traces one once for all root APIs.
   SpaceMismatchError: a space check failed during tracing.
+  GraphFunctionControlFlowError: a graph function used Python control flow
+    on a tensor without asking for AutoGraph.
 
 The same API body runs twice: in the trace phase with `SpaceRecord`s (see
 meta_graph.py), and inside `tf.function` with tensors. Which one is decided by
@@ -67,13 +71,51 @@ def api(method: Callable) -> Callable:
     return wrapper
 
 
-class GraphFunction:
-    """Descriptor made by @graph_fn: the TF function plus its space rule."""
+class GraphFunctionControlFlowError(TypeError):
+    """A graph function branched or looped on a tensor without AutoGraph.
 
-    def __init__(self, function: Callable):
+    Attributes: component (scoped name) and graph_fn (its name).
+    """
+
+    def __init__(self, component: str, graph_function: str, cause: Exception):
+        self.component, self.graph_fn = component, graph_function
+        super().__init__(
+            f"graph_fn '{graph_function}' of component '{component}' used a tensor in Python control flow "
+            f"(if/while/for on a tensor, or bool(tensor)); graph functions run without AutoGraph. Write the "
+            f"control flow with tf.cond / tf.while_loop / tf.scan, or declare @graph_fn(autograph=True). "
+            f"TensorFlow said: {cause}"
+        )
+
+
+class GraphFunction:
+    """Descriptor made by @graph_fn: the TF function plus its space rule.
+
+    Args:
+        function: the graph function, `function(component, *inputs)`.
+        autograph: convert the function with AutoGraph when it runs inside a
+            built `tf.function`, so Python `if`/`for`/`while` on tensors become
+            graph control flow. Off by default: AutoGraph re-parses the source
+            of every function reached from the graph function (Sonnet and
+            graph_nets modules included), which dominated the build time of
+            agents whose graph functions only use Python control flow on Python
+            values.
+        share_trace: trace the function once per component and input
+            signature into a `tf.function` of its own, which every root API
+            then calls, instead of tracing its ops again into each root API
+            that reaches it. Worth it for a large function that several root
+            APIs call (an encoder); gradients flow through the call as usual.
+    """
+
+    def __init__(self, function: Callable, autograph: bool = False, share_trace: bool = False):
+        for option, value in (("autograph", autograph), ("share_trace", share_trace)):
+            if not isinstance(value, bool):
+                raise TypeError(f"graph_fn '{function.__name__}': {option} must be True or False, got {value!r}")
         self.function = function
         self.name = function.__name__
+        self.autograph = autograph
+        self.share_trace = share_trace
         self.space_rule: Optional[Callable] = None
+        self._converted_function: Optional[Callable] = None
         functools.update_wrapper(self, function)
 
     def output_spaces(self, space_rule: Callable) -> "GraphFunction":
@@ -97,13 +139,85 @@ class GraphFunction:
         context = tracing.active_trace()
         if context is not None:
             return context.call_graph_fn(component, self, args, kwargs)
+        if self.share_trace and _inside_tf_function():
+            with component.placement():
+                return self._shared_function(component)(*args, **kwargs)
+        return self._run(component, *args, **kwargs)
+
+    def _run(self, component: "Component", *args, **kwargs):
+        """Writes the function's ops (the body of every way of calling it)."""
         with component.placement():
-            return self.function(component, *args, **kwargs)
+            if self.autograph:
+                return self._autograph_function()(component, *args, **kwargs)
+            try:
+                return self.function(component, *args, **kwargs)
+            except GraphFunctionControlFlowError:
+                raise
+            except TypeError as error:
+                if _is_control_flow_on_tensor(error):
+                    raise GraphFunctionControlFlowError(component.global_scope, self.name, error) from error
+                raise
+
+    def _autograph_function(self) -> Callable:
+        if self._converted_function is None:
+            import tensorflow as tf
+
+            self._converted_function = tf.autograph.to_graph(self.function)
+        return self._converted_function
+
+    def _shared_function(self, component: "Component") -> Callable:
+        # Kept on the component (not on this descriptor, which its class
+        # shares with every instance), so the traced function lives and dies
+        # with the component whose variables it captures.
+        shared_functions = vars(component).setdefault("_shared_graph_functions", {})
+        shared = shared_functions.get(self)
+        if shared is None:
+            import tensorflow as tf
+
+            def body(*args, **kwargs):
+                return self._run(component, *args, **kwargs)
+
+            body.__name__ = f"{component.global_scope}_{self.name}".replace("/", "_")
+            # AutoGraph, where asked for, is applied by _run; the wrapper
+            # itself only forwards arguments.
+            shared = tf.function(body, autograph=False)
+            shared_functions[self] = shared
+        return shared
 
 
-def graph_fn(function: Callable) -> GraphFunction:
-    """Marks `function` as a graph function: the only place TF ops are written."""
-    return GraphFunction(function)
+def _inside_tf_function() -> bool:
+    import tensorflow as tf
+
+    return tf.inside_function()
+
+
+def _is_control_flow_on_tensor(error: TypeError) -> bool:
+    import tensorflow as tf
+
+    return isinstance(error, tf.errors.OperatorNotAllowedInGraphError)
+
+
+def graph_fn(function: Optional[Callable] = None, *, autograph: bool = False, share_trace: bool = False):
+    """Marks `function` as a graph function: the only place TF ops are written.
+
+    Use as `@graph_fn`, or with options, e.g. `@graph_fn(autograph=True)` for
+    a graph function that branches or loops on tensors with Python
+    `if`/`for`/`while`.
+
+    Args:
+        function: the decorated function (given when used without options).
+        autograph: convert the function with AutoGraph (see GraphFunction).
+        share_trace: trace it once into a tf.function shared by all root APIs
+            (see GraphFunction).
+
+    Returns:
+        A GraphFunction, or a decorator making one.
+    """
+    if function is None:
+        return lambda decorated: GraphFunction(decorated, autograph=autograph, share_trace=share_trace)
+    if not callable(function):
+        raise TypeError(f"graph_fn decorates a function, got {function!r}; use @graph_fn or @graph_fn(option=...)")
+    return GraphFunction(function, autograph=autograph, share_trace=share_trace)
 
 
 class Component:

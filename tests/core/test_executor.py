@@ -19,6 +19,9 @@ def test_build_statistics(executor):
     assert stats.variable_count == 4
     assert stats.parameter_count == 5 * 4 + 4 + 4 * 3 + 3
     assert stats.trace_seconds > 0 and stats.build_seconds > 0
+    assert list(stats.function_seconds) == ["apply"]
+    assert stats.variable_seconds > 0 and stats.function_seconds["apply"] > 0
+    assert stats.variable_seconds + sum(stats.function_seconds.values()) <= stats.build_seconds
 
 
 def test_execute_returns_numpy_and_checks_inputs(executor):
@@ -97,3 +100,4 @@ def test_summary_lists_tree_apis_and_timings(executor):
     assert "net (MLP)" in text and "dense_1 (Dense): 2 variables, 15 parameters" in text
     assert "apply(inputs: FloatBox(shape=(5,), ranks=[batch])) -> FloatBox(shape=(3,), ranks=[batch])" in text
     assert "Trace:" in text and "Build:" in text
+    assert f"apply {executor.stats.function_seconds['apply']:.3f} s" in text
