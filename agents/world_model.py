@@ -10,6 +10,8 @@ Classes and functions in this file:
     the world model's and the controller's updates. Registered as agent type
     "world_model" (dissertation 3.4; Ha and Schmidhuber 2018).
   graph_fingerprints: one content hash per graph of a batched GraphsTuple.
+  location_counts_of_prefix_masks: the per-xfer location counts of prefix
+    location masks (the controller reads counts and builds the masks in TF).
 
 Design (what trains what):
   * z is the global latent of a GN encoder that stays at its seeded random
@@ -27,7 +29,12 @@ Design (what trains what):
   * The controller (optimizer) is PPO: the sampler's xfer head reads the
     features [z, h]; its location head (LatentLocationHead) scores location
     slots from [z, h], an xfer embedding and a learned slot embedding, since
-    a dream state has no nodes to pool. It trains in a DreamEnv only.
+    a dream state has no nodes to pool. It trains in a DreamEnv only. It
+    takes per-xfer location counts, not masks: masks are prefixes (location
+    j of xfer i is valid iff j < count_i), so the [B, N, L] masks are built
+    inside its TF graph, and the dream, whose state is counts, never builds
+    them in numpy (the real environment's masks are turned into counts,
+    checked to be prefixes).
   * In the real environment the same controller acts on the encoder's z and
     the h of the real trajectory: act() runs the MDN-RNN's LSTM over the
     (z, action) pairs of the episode so far. act() learns that a new
@@ -48,6 +55,7 @@ from rlgraph_xflow.agents.agent import Agent, ObservationSizes, merged_spec, pos
 from rlgraph_xflow.core import BoolBox, Component, Executor, FloatBox, IntBox, SpecError, api, from_spec, graph_fn
 from rlgraph_xflow.env import dream_env
 from rlgraph_xflow.env import observation as fields
+from rlgraph_xflow.tf_runtime import load_tensorflow
 
 DEFAULT_SPECS = {
     "encoder": {"type": "gn_encoder", "latent_size": 32, "message_passing_rounds": 5},
@@ -65,6 +73,24 @@ def _positive_number(value, key_path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise SpecError(key_path, f"expected a number > 0, got {value!r}")
     return float(value)
+
+
+def location_counts_of_prefix_masks(location_masks) -> np.ndarray:
+    """Counts int32 [B, N] of prefix location masks [B, N, L] (the controller's input).
+
+    Raises:
+        ValueError: when a mask is not a prefix (location j valid iff j < count).
+    """
+    masks = np.asarray(location_masks, bool)
+    if masks.ndim != 3:
+        raise ValueError(f"location_masks must be [B, N, L], got shape {masks.shape}")
+    counts = masks.sum(axis=-1, dtype=np.int32)
+    differs = (masks != dream_env.location_masks_from_counts(counts, masks.shape[-1])).any(axis=-1)
+    if differs.any():
+        row, xfer = np.argwhere(differs)[0]
+        raise ValueError(f"location_masks must be prefixes (location j of xfer i valid iff j < count_i); row {row}, "
+                         f"xfer {xfer} is not: {np.flatnonzero(masks[row, xfer]).tolist()}")
+    return counts
 
 
 def graph_fingerprints(graph_tuple) -> list:
@@ -101,6 +127,7 @@ class WorldModelNetwork(Component):
                  sampler: dict, value_head: dict, gae: dict, loss: dict, optimizer: dict, seed: int = 0,
                  key_path: str = "agent"):
         super().__init__(scope="world_model")
+        self.num_xfers, self.max_locations = num_xfers, max_locations
         for spec in (encoder, mdn_rnn, sampler, value_head):
             spec.setdefault("seed", seed)
         self.encoder = from_spec(encoder, f"{key_path}.encoder", scope="encoder")
@@ -151,14 +178,16 @@ class WorldModelNetwork(Component):
 
     # Controller ------------------------------------------------------------------
     @api
-    def controller_act(self, latent, hidden_state, location_masks, xfer_mask):
+    def controller_act(self, latent, hidden_state, location_counts, xfer_mask):
         """Sampled actions with their log-probabilities, and state values."""
         features = self._graph_fn_features(latent, hidden_state)
+        location_masks = self._graph_fn_location_masks(location_counts)
         return self.sampler.sample_actions(features, location_masks, xfer_mask), self.value_head.value(features)
 
     @api
-    def controller_greedy_act(self, latent, hidden_state, location_masks, xfer_mask):
+    def controller_greedy_act(self, latent, hidden_state, location_counts, xfer_mask):
         """The most likely actions (evaluation)."""
+        location_masks = self._graph_fn_location_masks(location_counts)
         return self.sampler.greedy_actions(self._graph_fn_features(latent, hidden_state), location_masks, xfer_mask)
 
     @api
@@ -172,10 +201,11 @@ class WorldModelNetwork(Component):
         return self.gae.advantages_and_returns(rewards, values, dones, bootstrap_values)
 
     @api
-    def controller_update(self, latent, hidden_state, location_masks, xfer_mask, taken_xfers, taken_locations, old_log_probs,
+    def controller_update(self, latent, hidden_state, location_counts, xfer_mask, taken_xfers, taken_locations, old_log_probs,
                           advantages, returns, old_values):
         """One clipped-PPO gradient step of the controller on a minibatch of dream steps."""
         features = self._graph_fn_features(latent, hidden_state)
+        location_masks = self._graph_fn_location_masks(location_counts)
         evaluated = self.sampler.evaluate_actions(features, location_masks, xfer_mask, taken_xfers, taken_locations)
         parts = self.loss.loss(evaluated["log_probs"], old_log_probs, advantages, self.value_head.value(features), old_values,
                                returns, evaluated["xfer_entropy"], evaluated["location_entropy"])
@@ -193,6 +223,20 @@ class WorldModelNetwork(Component):
             self.require(isinstance(space, FloatBox) and space.rank == 1 and space.batch_rank and not space.time_rank, name,
                          "a FloatBox [B, width]", space)
         return FloatBox((latent.shape[0] + hidden_state.shape[0],), batch_rank=True)
+
+    @graph_fn
+    def _graph_fn_location_masks(self, location_counts):
+        import tensorflow as tf
+
+        # Masks are prefixes: location j of xfer i is valid iff j < count_i.
+        return tf.range(self.max_locations) < tf.cast(location_counts, tf.int32)[..., None]
+
+    @_graph_fn_location_masks.output_spaces
+    def _graph_fn_location_masks(self, location_counts):
+        self.require(isinstance(location_counts, IntBox) and location_counts.shape == (self.num_xfers,)
+                     and location_counts.batch_rank and not location_counts.time_rank, "location_counts",
+                     f"an IntBox [B, N={self.num_xfers}] of location counts", location_counts)
+        return BoolBox((self.num_xfers, self.max_locations), batch_rank=True)
 
 
 @AGENTS.register("world_model")
@@ -251,6 +295,7 @@ class WorldModelAgent(Agent):
         self.executor = Executor(self.network, self.input_spaces(sizes, self.latent_size, self.lstm_units))
         self.initial_fingerprints: set = set()
         self._memory: Optional[dict] = None
+        self._dream_step_function = None
 
     @staticmethod
     def input_spaces(sizes: ObservationSizes, latent_size: int, lstm_units: int) -> dict:
@@ -272,7 +317,7 @@ class WorldModelAgent(Agent):
             "current_z": FloatBox((latent_size,), **batch), "current_xfers": IntBox(num_xfers + 1, **batch),
             "current_locations": IntBox(locations, **batch),
             "latent": FloatBox((latent_size,), **batch),
-            "location_masks": BoolBox((num_xfers, locations), **batch), "xfer_mask": BoolBox((num_xfers + 1,), **batch),
+            "location_counts": IntBox(locations + 1, shape=(num_xfers,), **batch), "xfer_mask": BoolBox((num_xfers + 1,), **batch),
             "taken_xfers": IntBox(num_xfers + 1, **batch), "taken_locations": IntBox(locations, **batch),
             "old_log_probs": scalar, "advantages": scalar, "returns": scalar, "old_values": scalar, "values": series,
             "bootstrap_values": scalar,
@@ -288,10 +333,48 @@ class WorldModelAgent(Agent):
         return self.executor.execute("encode", graph_tuple)
 
     def dream_step(self, z, xfers, locations, hidden_state, cell_state) -> dict:
-        """One sampled world-model step (the DreamEnv's WorldModelStep)."""
-        return self.executor.execute("dream_step", np.asarray(z, np.float32), np.asarray(xfers, np.int32),
-                                     np.asarray(locations, np.int32), np.asarray(hidden_state, np.float32),
-                                     np.asarray(cell_state, np.float32))
+        """One sampled world-model step for B rows (the DreamEnv's WorldModelStep).
+
+        The dream's hot path: it calls the built `dream_step` function's
+        concrete function itself and checks the arguments here (shapes and id
+        ranges, what Executor.execute checks), since the executor's generic
+        per-call argument binding and space walk, and tf.function's own
+        argument dispatch, cost 0.3 to 1 ms a call, a quarter of the model's
+        own time at batch 256.
+
+        Args:
+            z: [B, D] latents. xfers: [B] ids in [0, N]. locations: [B] ids
+                in [0, L). hidden_state, cell_state: [B, lstm_units].
+
+        Returns:
+            numpy next_z [B, D], reward [B], done_probability [B], xfer_mask
+            bool [B, N + 1], location_counts int32 [B, N], hidden_state and
+            cell_state [B, lstm_units].
+
+        Raises:
+            ValueError: for an argument of the wrong shape or an id out of
+                range (the message names the argument).
+        """
+        arguments = {"z": np.asarray(z, np.float32), "xfers": np.asarray(xfers, np.int32),
+                     "locations": np.asarray(locations, np.int32), "hidden_state": np.asarray(hidden_state, np.float32),
+                     "cell_state": np.asarray(cell_state, np.float32)}
+        rows = arguments["z"].shape[0] if arguments["z"].ndim else None
+        expected = {"z": (rows, self.latent_size), "xfers": (rows,), "locations": (rows,),
+                    "hidden_state": (rows, self.lstm_units), "cell_state": (rows, self.lstm_units)}
+        for name, shape in expected.items():
+            if arguments[name].shape != shape:
+                raise ValueError(f"WorldModelAgent.dream_step: argument {name!r} must have shape {shape} (B = rows of z), "
+                                 f"got {arguments[name].shape}")
+        for name, high in (("xfers", self.sizes.num_xfers + 1), ("locations", self.sizes.max_locations)):
+            values = arguments[name]
+            if rows and (values.min() < 0 or values.max() >= high):
+                raise ValueError(f"WorldModelAgent.dream_step: argument {name!r} must hold ids in [0, {high}), "
+                                 f"got values in [{values.min()}, {values.max()}]")
+        if self._dream_step_function is None:
+            self._dream_step_function = self.executor.functions["dream_step"].get_concrete_function()
+        tf = load_tensorflow()
+        outputs = self._dream_step_function(*(tf.convert_to_tensor(value) for value in arguments.values()))
+        return {key: value.numpy() for key, value in outputs.items()}
 
     def update_world_model(self, batch: dict) -> dict:
         """One gradient step on pad_episodes' arrays; returns the loss parts and the gradient norm."""
@@ -332,13 +415,15 @@ class WorldModelAgent(Agent):
         """Actions for a batched real observation (graph_tuple, ...) or dream observation (z, hidden_state, ...)."""
         if fields.GRAPH_TUPLE in observations:
             latent, hidden, cell = self._real_features(observations)
+            counts = location_counts_of_prefix_masks(observations[fields.LOCATION_MASKS])
         elif dream_env.LATENT in observations:
             latent, hidden, cell = observations[dream_env.LATENT], observations[dream_env.HIDDEN_STATE], None
+            counts = observations[dream_env.LOCATION_COUNTS]
         else:
             raise ValueError(f"WorldModelAgent.act: expected a real observation (keys {list(fields.FIELDS)}) or a dream "
                              f"observation (keys {list(dream_env.DREAM_FIELDS)}), got keys {sorted(observations)}")
-        arguments = (np.asarray(latent, np.float32), np.asarray(hidden, np.float32),
-                     np.asarray(observations[fields.LOCATION_MASKS], bool), np.asarray(observations[fields.XFER_MASK], bool))
+        arguments = (np.asarray(latent, np.float32), np.asarray(hidden, np.float32), np.asarray(counts, np.int32),
+                     np.asarray(observations[fields.XFER_MASK], bool))
         if greedy:
             actions = dict(self.executor.execute("controller_greedy_act", *arguments))
         else:
@@ -361,7 +446,7 @@ class WorldModelAgent(Agent):
     def update(self, batch: dict) -> dict:
         """One PPO step of the controller on a minibatch of dream steps (see DreamRollout.minibatches)."""
         parts, gradient_norm = self.executor.execute(
-            "controller_update", batch["z"], batch["hidden_state"], batch["location_masks"], batch["xfer_mask"],
+            "controller_update", batch["z"], batch["hidden_state"], batch["location_counts"], batch["xfer_mask"],
             batch["xfers"], batch["locations"], batch["log_probs"], batch["advantages"], batch["returns"], batch["values"])
         return {**{key: float(value) for key, value in parts.items()}, "gradient_norm": float(gradient_norm)}
 

@@ -47,7 +47,7 @@ import numpy as np
 from rlgraph_xflow.agents.world_model_episodes import RandomRolloutCollector, pad_episodes, world_model_metrics
 from rlgraph_xflow.core import checkpoint
 from rlgraph_xflow.env import dream_env
-from rlgraph_xflow.env.dream_env import DreamEnv, location_masks_from_counts
+from rlgraph_xflow.env.dream_env import DreamEnv
 from rlgraph_xflow.env.observation import LOCATION_MASKS, XFER_MASK
 from rlgraph_xflow.reporting.metrics_log import MetricsLog
 from rlgraph_xflow.training import TrainingSummary, read_latest_pointer, write_json_atomically, write_latest_pointer
@@ -64,14 +64,9 @@ _DREAM_STEP_FIELDS = ("z", "hidden_state", "xfer_mask", "location_counts", "xfer
 
 
 class DreamRollout:
-    """T steps of B dream rows.
+    """T steps of B dream rows (location counts, not masks: the controller builds the masks from them)."""
 
-    Args:
-        max_locations: L, to expand location counts into masks per minibatch.
-    """
-
-    def __init__(self, max_locations: int):
-        self.max_locations = max_locations
+    def __init__(self):
         self.steps = {field: [] for field in _DREAM_STEP_FIELDS}
 
     def add(self, observation: dict, actions: dict, rewards, dones) -> None:
@@ -95,7 +90,6 @@ class DreamRollout:
             flat = order[start:start + batch_size]
             row, step = flat // steps, flat % steps
             batch = {field: values[row, step] for field, values in arrays.items()}
-            batch["location_masks"] = location_masks_from_counts(batch.pop("location_counts"), self.max_locations)
             batch["advantages"], batch["returns"] = advantages[row, step], returns[row, step]
             yield batch
 
@@ -278,11 +272,15 @@ class WorldModelTrainer:
             observation = self.dream.set_state(self._saved_dream)
         else:
             observation, _ = self.dream.reset()
+        rows = np.arange(agent.dream_envs)
         returns_so_far = np.zeros(agent.dream_envs)
-        applied_so_far = [[] for _ in range(agent.dream_envs)]
+        # The xfers each row's episode applied so far: an episode has at most
+        # max_steps steps, so one fixed array holds them all.
+        applied_so_far = np.zeros((agent.dream_envs, self.dream.max_steps), np.int64)
+        applied_counts = np.zeros(agent.dream_envs, np.int64)
         while self.dream_update < self.dream_updates:
             started = time.perf_counter()
-            rollout = DreamRollout(agent.sizes.max_locations)
+            rollout = DreamRollout()
             finished_returns = []
             for _ in range(agent.dream_rollout_steps):
                 actions = agent.act(observation)
@@ -291,14 +289,13 @@ class WorldModelTrainer:
                 dones = terminated | truncated
                 rollout.add(observation, actions, rewards, dones)
                 returns_so_far += rewards
-                for row in range(agent.dream_envs):
-                    xfer = int(actions["xfers"][row])
-                    if xfer < agent.sizes.num_xfers and not info["invalid"][row]:
-                        applied_so_far[row].append(xfer)
-                    if dones[row]:
-                        finished_returns.append(float(returns_so_far[row]))
-                        self.recent_applied = (self.recent_applied + [applied_so_far[row]])[-self.keep_episodes:]
-                        returns_so_far[row], applied_so_far[row] = 0.0, []
+                applied = (actions["xfers"] < agent.sizes.num_xfers) & ~info["invalid"]
+                applied_so_far[rows[applied], applied_counts[applied]] = actions["xfers"][applied]
+                applied_counts += applied
+                for row in np.flatnonzero(dones):
+                    finished_returns.append(float(returns_so_far[row]))
+                    self.recent_applied = (self.recent_applied + [applied_so_far[row, :applied_counts[row]].tolist()])[-self.keep_episodes:]
+                returns_so_far[dones], applied_counts[dones] = 0.0, 0
                 observation = next_observation
             advantages, returns = agent.estimate_advantages(rollout.series("rewards"), rollout.series("values"),
                                                             rollout.series("dones"), agent.bootstrap_values(observation))

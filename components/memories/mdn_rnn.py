@@ -214,7 +214,8 @@ class MDNRNN(Component):
     def sample_next(self, current_z, current_xfers, current_locations, hidden_state, cell_state):
         """One dream step: the sampled next latent, reward, done probability, masks and the new state."""
         new_hidden_state, new_cell_state = self._graph_fn_step(current_z, current_xfers, current_locations, hidden_state, cell_state)
-        return dict(self._graph_fn_sample(self._predictions(new_hidden_state)), hidden_state=new_hidden_state, cell_state=new_cell_state)
+        sampled = self._graph_fn_sample(self._predictions(new_hidden_state), new_hidden_state)
+        return dict(sampled, hidden_state=new_hidden_state, cell_state=new_cell_state)
 
     def _predictions(self, lstm_outputs):
         """Routes the LSTM outputs through every head (API helper, no ops)."""
@@ -430,7 +431,7 @@ class MDNRNN(Component):
 
     # Dreaming ----------------------------------------------------------------
     @graph_fn
-    def _graph_fn_sample(self, predictions):
+    def _graph_fn_sample(self, predictions, hidden_state):
         import tensorflow as tf
 
         logits = predictions["mixture_logits"]
@@ -440,8 +441,7 @@ class MDNRNN(Component):
             uniform = self.generator.uniform(tf.shape(logits), minval=np.finfo(np.float32).tiny, maxval=1.0)
             gumbel = -tf.math.log(-tf.math.log(uniform))
             component = tf.argmax(logits / self.temperature + gumbel, axis=-1, output_type=tf.int32)
-        means = tf.gather(predictions["mixture_means"], component, axis=-2, batch_dims=1)
-        log_stds = tf.gather(predictions["mixture_log_stds"], component, axis=-2, batch_dims=1)
+        means, log_stds = self._drawn_component(hidden_state, component)
         noise = self.generator.normal(tf.shape(means))
         next_z = means + tf.exp(log_stds) * np.sqrt(self.temperature).astype(np.float32) * noise
         xfer_mask = predictions["xfer_validity_logits"] > 0.0
@@ -452,7 +452,7 @@ class MDNRNN(Component):
                 "xfer_mask": xfer_mask, "location_counts": location_counts}
 
     @_graph_fn_sample.output_spaces
-    def _graph_fn_sample(self, predictions):
+    def _graph_fn_sample(self, predictions, hidden_state):
         batch = {"batch_rank": True}
         return {
             "next_z": FloatBox((self.latent_size,), **batch),
@@ -461,3 +461,32 @@ class MDNRNN(Component):
             "xfer_mask": BoolBox((self.num_xfers + 1,), **batch),
             "location_counts": IntBox(self.max_locations + 1, shape=(self.num_xfers,), **batch),
         }
+
+    def _drawn_component(self, hidden_state, component):
+        """Mean and floored log-std [B, D] of each row's drawn mixture component (TF ops).
+
+        The same values as the heads' full [B, K, D] outputs at `component`,
+        computed for the drawn component only: the rows are partitioned by
+        component and each part meets its component's D kernel columns of the
+        two heads. Sampling needs nothing else of those heads, so the dream
+        step's graph never consumes their full-width outputs and TF prunes
+        them (they are K times the work, most of the heads' cost).
+        """
+        import tensorflow as tf
+
+        width = self.latent_size
+        per_component = []
+        for name in ("mixture_means", "mixture_log_stds"):
+            head = self.heads[name]
+            # Column k * D + d of a head is dimension d of component k.
+            per_component.append((tf.reshape(head.kernel, [self.lstm_units, self.num_mixtures, width]),
+                                  tf.reshape(head.bias, [self.num_mixtures, width])))
+        (means_kernel, means_bias), (log_stds_kernel, log_stds_bias) = per_component
+        kernels = tf.transpose(tf.concat([means_kernel, log_stds_kernel], axis=-1), [1, 0, 2])   # [K, units, 2D]
+        biases = tf.concat([means_bias, log_stds_bias], axis=-1)                                    # [K, 2D]
+        rows = tf.range(tf.shape(hidden_state)[0])
+        parts = tf.dynamic_partition(hidden_state, component, self.num_mixtures)
+        part_rows = tf.dynamic_partition(rows, component, self.num_mixtures)
+        outputs = tf.dynamic_stitch(part_rows, [tf.matmul(parts[k], kernels[k]) + biases[k] for k in range(self.num_mixtures)])
+        means, raw_log_stds = outputs[:, :width], outputs[:, width:]
+        return means, self.min_log_std + tf.nn.softplus(raw_log_stds - self.min_log_std)

@@ -4,9 +4,12 @@ Classes and constants in this file:
   DreamEnv: the batched reset/step interface of BatchedXflowEnv, driven by a
     world model (an MDN-RNN) instead of the substitution engine
     (dissertation 3.4, World Models' "dream", Ha and Schmidhuber 2018).
+  DreamObservation: a batched dream observation, a read-only mapping whose
+    LOCATION_MASKS are derived from LOCATION_COUNTS when first read.
   LATENT, HIDDEN_STATE, CELL_STATE, XFER_MASK, LOCATION_MASKS,
     LOCATION_COUNTS: the fields of a dream observation.
   WorldModelStep: the protocol of the world model a DreamEnv steps.
+  location_masks_from_counts: prefix masks [..., N, L] from counts [..., N].
 
 A dream state is what the MDN-RNN knows: the graph latent z (D), the LSTM
 state (h, c) after every earlier (z, action) of the episode, the predicted
@@ -27,12 +30,25 @@ Episode rules mirror XflowEnv's:
 Rows whose episode ended are reset at once (as BatchedXflowEnv does); info
 carries the ended rows' last observation.
 
-Observations are numpy arrays with a leading batch dimension B. Everything
-is vectorised over the batch: the world model is called once per step for all
-rows, which is what makes a dream step cheap.
+Observations map the DREAM_FIELDS to numpy arrays with a leading batch
+dimension B. Everything is vectorised over the batch: the world model is
+called once per step for all rows, which is what makes a dream step cheap.
+Two more habits keep the bookkeeping around that call small next to the
+model itself:
+  * observation arrays are read-only views of the environment's state (no
+    copies per step; the state is replaced, never written in place, so a view
+    stays what it was when returned); copy one before writing into it;
+  * LOCATION_MASKS [B, N, L], B x N x L bytes and so by far the largest
+    field, carries nothing LOCATION_COUNTS does not: a DreamObservation
+    builds it from the counts only when it is read (gathered from a table of
+    the L + 1 possible prefix masks), and the world-model agent's controller
+    reads the counts. At B = 256 building it twice a step (observation and
+    final observation) took longer than the rest of the bookkeeping.
 """
 from __future__ import annotations
 
+import collections.abc
+import functools
 from typing import Protocol
 
 import gymnasium
@@ -57,9 +73,58 @@ class WorldModelStep(Protocol):
         and cell_state [B, units]."""
 
 
+@functools.lru_cache(maxsize=16)
+def _prefix_mask_table(max_locations: int) -> np.ndarray:
+    """Read-only [L + 1, L]: row c is the prefix mask of count c."""
+    table = np.arange(max_locations) < np.arange(max_locations + 1)[:, None]
+    table.flags.writeable = False
+    return table
+
+
 def location_masks_from_counts(counts: np.ndarray, max_locations: int) -> np.ndarray:
-    """Prefix masks [..., N, L] from counts [..., N]: location j is valid iff j < count."""
-    return np.arange(max_locations) < np.asarray(counts)[..., None]
+    """Prefix masks [..., N, L] from counts [..., N]: location j is valid iff j < count.
+
+    A count below 0 gives an empty mask and one above L a full one (counts are
+    clipped to [0, L] before the table lookup).
+    """
+    counts = np.clip(np.asarray(counts), 0, max_locations)
+    return np.take(_prefix_mask_table(int(max_locations)), counts, axis=0)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+class DreamObservation(collections.abc.Mapping):
+    """B dream observations: DREAM_FIELDS -> read-only [B, ...] arrays.
+
+    LOCATION_MASKS is built from LOCATION_COUNTS on its first read and kept.
+
+    Args:
+        state: every field but LOCATION_MASKS -> array (not copied; viewed
+            read-only).
+        max_locations: L, the masks' last dimension.
+    """
+
+    def __init__(self, state: dict, max_locations: int):
+        self._arrays = {key: _read_only(state[key]) for key in DREAM_FIELDS if key != LOCATION_MASKS}
+        self._max_locations = max_locations
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key == LOCATION_MASKS and key not in self._arrays:
+            self._arrays[key] = _read_only(location_masks_from_counts(self._arrays[LOCATION_COUNTS], self._max_locations))
+        return self._arrays[key]
+
+    def __iter__(self):
+        return iter(DREAM_FIELDS)
+
+    def __len__(self) -> int:
+        return len(DREAM_FIELDS)
+
+    def __repr__(self) -> str:
+        return f"DreamObservation(B={len(self._arrays[LATENT])}, fields={list(DREAM_FIELDS)})"
 
 
 class DreamEnv:
@@ -126,6 +191,9 @@ class DreamEnv:
         self.action_space = gymnasium.spaces.MultiDiscrete([self.num_xfers + 1, self.max_locations])
         self.state = None
         self.steps = np.zeros(self.num_envs, np.int64)
+        self._rows = np.arange(self.num_envs)
+        # One row of each state field, broadcast over the rows that restart.
+        self._initial_row = self._initial_rows(1)
 
     # State ---------------------------------------------------------------------
     def _initial_rows(self, count: int) -> dict:
@@ -137,13 +205,11 @@ class DreamEnv:
             LOCATION_COUNTS: np.broadcast_to(self.initial_location_counts, (count, self.num_xfers)).copy(),
         }
 
-    def observation(self) -> dict:
-        """The current batched observation (copies; LOCATION_MASKS derived from the counts)."""
+    def observation(self) -> DreamObservation:
+        """The current batched observation (read-only views; LOCATION_MASKS derived from the counts when read)."""
         if self.state is None:
             raise RuntimeError("DreamEnv.observation called before reset()")
-        observation = {key: value.copy() for key, value in self.state.items()}
-        observation[LOCATION_MASKS] = location_masks_from_counts(self.state[LOCATION_COUNTS], self.max_locations)
-        return observation
+        return DreamObservation(self.state, self.max_locations)
 
     def get_state(self) -> dict:
         """name -> array: everything set_state needs to continue these episodes."""
@@ -151,7 +217,7 @@ class DreamEnv:
             raise RuntimeError("DreamEnv.get_state called before reset()")
         return {**{key: value.copy() for key, value in self.state.items()}, "steps": self.steps.copy()}
 
-    def set_state(self, state: dict) -> dict:
+    def set_state(self, state: dict) -> DreamObservation:
         """Continues episodes saved by get_state; returns the observation."""
         expected = {key: value.shape for key, value in self._initial_rows(self.num_envs).items()}
         expected["steps"] = (self.num_envs,)
@@ -179,8 +245,10 @@ class DreamEnv:
         Returns:
             (observation, rewards float32 [B], terminated bool [B], truncated
             bool [B], info): info["invalid"] bool [B]; info["final_observation"]
-            the ended rows' last observation (a dict of [B, ...] arrays;
-            rows that did not end hold their current observation).
+            the ended rows' last observation (a DreamObservation of [B, ...]
+            arrays; rows that did not end hold their current observation).
+            Observations are DreamObservations: read-only mappings (see the
+            module docstring).
 
         Raises:
             RuntimeError: before reset().
@@ -191,38 +259,45 @@ class DreamEnv:
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs, 2) or not np.issubdtype(actions.dtype, np.integer):
             raise ValueError(f"DreamEnv.step: actions must be integers of shape ({self.num_envs}, 2), got {actions.dtype} {actions.shape}")
-        xfers, locations = actions[:, 0].astype(np.int32), actions[:, 1].astype(np.int32)
-        if (xfers < 0).any() or (xfers > self.num_xfers).any():
+        xfers, locations = actions[:, 0], actions[:, 1]
+        if xfers.min() < 0 or xfers.max() > self.num_xfers:
             raise ValueError(f"DreamEnv.step: xfer ids must be in [0, {self.num_xfers}] ({self.num_xfers} is NO-OP), got {xfers.tolist()}")
-        if (locations < 0).any() or (locations >= self.max_locations).any():
+        if locations.min() < 0 or locations.max() >= self.max_locations:
             raise ValueError(f"DreamEnv.step: locations must be in [0, {self.max_locations}), got {locations.tolist()}")
+        xfers, locations = xfers.astype(np.int32), locations.astype(np.int32)
         state = self.state
-        rows = np.arange(self.num_envs)
+        rows = self._rows
         no_op = xfers == self.num_xfers
-        applicable = xfers < self.num_xfers
+        applicable = ~no_op
         chosen_counts = state[LOCATION_COUNTS][rows, np.minimum(xfers, self.num_xfers - 1)]
         valid = applicable & state[XFER_MASK][rows, xfers] & (locations < chosen_counts)
         invalid = applicable & ~valid
         predicted = self.world_model.dream_step(state[LATENT], xfers, locations, state[HIDDEN_STATE], state[CELL_STATE])
-        new_state = {
-            LATENT: np.where(valid[:, None], predicted["next_z"], state[LATENT]).astype(np.float32),
-            HIDDEN_STATE: np.where(valid[:, None], predicted["hidden_state"], state[HIDDEN_STATE]).astype(np.float32),
-            CELL_STATE: np.where(valid[:, None], predicted["cell_state"], state[CELL_STATE]).astype(np.float32),
-            XFER_MASK: np.where(valid[:, None], predicted["xfer_mask"], state[XFER_MASK]),
-            LOCATION_COUNTS: np.where(valid[:, None], predicted["location_counts"], state[LOCATION_COUNTS]).astype(np.int32),
-        }
+        # New arrays, never writes into the old state: the views handed out
+        # with the last observation keep their values. Copying whole arrays
+        # and then assigning the few differing rows is about ten times faster
+        # than np.where with a row mask.
+        stay = ~valid
+        after = {}
+        for key, source in ((LATENT, "next_z"), (HIDDEN_STATE, "hidden_state"), (CELL_STATE, "cell_state"),
+                            (XFER_MASK, "xfer_mask"), (LOCATION_COUNTS, "location_counts")):
+            after[key] = np.array(predicted[source], dtype=state[key].dtype)
+            after[key][stay] = state[key][stay]
         rewards = np.where(valid, predicted["reward"], np.where(invalid, self.invalid_reward, 0.0)).astype(np.float32)
         self.steps += 1
-        nothing_left = ~new_state[XFER_MASK][:, :self.num_xfers].any(axis=1)
+        nothing_left = ~after[XFER_MASK][:, :self.num_xfers].any(axis=1)
         predicted_done = valid & (np.asarray(predicted["done_probability"]) > self.done_threshold)
         terminated = no_op | predicted_done | nothing_left
         truncated = ~terminated & (self.steps >= self.max_steps)
-        self.state = new_state
-        final_observation = self.observation()
         ended = terminated | truncated
+        final_observation = DreamObservation(after, self.max_locations)
         if ended.any():
-            fresh = self._initial_rows(int(ended.sum()))
-            for key in self.state:
-                self.state[key][ended] = fresh[key]
+            self.state = {key: value.copy() for key, value in after.items()}
+            for key, value in self.state.items():
+                value[ended] = self._initial_row[key]
             self.steps[ended] = 0
-        return self.observation(), rewards, terminated, truncated, {"invalid": invalid, "final_observation": final_observation}
+            observation = DreamObservation(self.state, self.max_locations)
+        else:
+            self.state = after
+            observation = final_observation
+        return observation, rewards, terminated, truncated, {"invalid": invalid, "final_observation": final_observation}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rlgraph_xflow.agents.agent import ObservationSizes
-from rlgraph_xflow.agents.world_model import WorldModelAgent, graph_fingerprints
+from rlgraph_xflow.agents.world_model import WorldModelAgent, graph_fingerprints, location_counts_of_prefix_masks
 from rlgraph_xflow.agents.world_model_episodes import RandomRolloutCollector, RecordedEpisode, pad_episodes, world_model_metrics
 from rlgraph_xflow.core import SpecError
 from rlgraph_xflow.env.dream_env import DreamEnv
@@ -146,6 +146,72 @@ def test_dream_env_runs_on_the_world_model(setup):
         observation, rewards, terminated, truncated, info = dream.step(np.stack([actions["xfers"], actions["locations"]], 1))
         assert rewards.shape == (5,) and np.isfinite(rewards).all()
         assert not info["invalid"].any()   # the controller samples within the predicted masks
+
+
+def test_the_dream_step_samples_the_numpy_twins_mixture_with_the_same_draws(setup):
+    """agent.dream_step against the MDN-RNN's numpy twin, replaying the sampler's own random draws."""
+    import tensorflow as tf
+
+    from rlgraph_xflow.components.memories.mdn_rnn import ALWAYS_VALID_LOGIT
+    from tests.components.numpy_reference import mdn_rnn_predict, sigmoid
+
+    agent, _ = setup
+    model = agent.network.mdn_rnn
+    rows, sizes = 24, agent.sizes
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((rows, agent.latent_size)).astype(np.float32)
+    xfers = rng.integers(0, sizes.num_xfers + 1, rows).astype(np.int32)
+    locations = rng.integers(0, sizes.max_locations, rows).astype(np.int32)
+    hidden, cell = (rng.uniform(-1, 1, (rows, agent.lstm_units)).astype(np.float32) for _ in range(2))
+    # The sampler draws the Gumbel noise [B, K], then the Gaussian noise [B, D].
+    replay = tf.random.Generator.from_state(model.generator.state.numpy(), model.generator.algorithm)
+    uniform = replay.uniform((rows, model.num_mixtures), minval=np.finfo(np.float32).tiny, maxval=1.0).numpy()
+    noise = replay.normal((rows, agent.latent_size)).numpy()
+    outputs = agent.dream_step(z, xfers, locations, hidden, cell)
+    expected = mdn_rnn_predict(agent.executor.variable_values(), "world_model/mdn_rnn", z[:, None], xfers[:, None],
+                               locations[:, None], model.num_mixtures, model.min_log_std, ALWAYS_VALID_LOGIT, hidden, cell)
+    expected = {key: value[:, 0] if key not in ("hidden_state", "cell_state") else value for key, value in expected.items()}
+    scores = expected["mixture_logits"] / agent.temperature - np.log(-np.log(uniform))
+    component = scores.argmax(-1)
+    assert (np.sort(scores, -1)[:, -1] - np.sort(scores, -1)[:, -2]).min() > 1e-3   # no near-tie for float32 to flip
+    chosen = np.arange(rows), component
+    next_z = expected["mixture_means"][chosen] + np.exp(expected["mixture_log_stds"][chosen]) * np.sqrt(agent.temperature) * noise
+    np.testing.assert_allclose(outputs["next_z"], next_z, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(outputs["hidden_state"], expected["hidden_state"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(outputs["cell_state"], expected["cell_state"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(outputs["reward"], expected["reward"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(outputs["done_probability"], sigmoid(expected["done_logits"]), rtol=1e-4, atol=1e-6)
+    xfer_mask = expected["xfer_validity_logits"] > 0
+    np.testing.assert_array_equal(outputs["xfer_mask"], xfer_mask)
+    counts = np.clip(np.round(sigmoid(expected["location_count_logits"]) * sizes.max_locations), 1, sizes.max_locations)
+    np.testing.assert_array_equal(outputs["location_counts"], np.where(xfer_mask[:, :-1], counts, 0))
+    # Every mixture component was drawn by some row (the per-component partition is exercised throughout).
+    assert len(set(component.tolist())) == model.num_mixtures
+
+
+def test_bad_dream_step_arguments_name_the_argument(setup):
+    agent, _ = setup
+    rows, units, latent = 3, agent.lstm_units, agent.latent_size
+    good = {"z": np.zeros((rows, latent), np.float32), "xfers": np.zeros(rows, np.int32), "locations": np.zeros(rows, np.int32),
+            "hidden_state": np.zeros((rows, units), np.float32), "cell_state": np.zeros((rows, units), np.float32)}
+    for name, value, message in (("hidden_state", np.zeros((rows, units + 1)), r"'hidden_state' must have shape \(3, 16\)"),
+                                 ("xfers", np.zeros(rows + 1), r"'xfers' must have shape \(3,\)"),
+                                 ("xfers", np.array([0, agent.sizes.num_xfers + 1, 0]), r"'xfers' must hold ids in \[0, "),
+                                 ("locations", np.array([0, -1, 0]), r"'locations' must hold ids in \[0, 8\)")):
+        with pytest.raises(ValueError, match=message):
+            agent.dream_step(**dict(good, **{name: value}))
+
+
+def test_location_counts_of_prefix_masks_match_a_count_and_non_prefix_masks_are_refused():
+    counts = np.array([[0, 3, 5], [2, 0, 1]])
+    masks = np.arange(5) < counts[..., None]
+    np.testing.assert_array_equal(location_counts_of_prefix_masks(masks), counts)
+    holed = masks.copy()
+    holed[1, 0, 0] = False   # xfer 0 of row 1: location 1 valid, location 0 not
+    with pytest.raises(ValueError, match=r"must be prefixes .* row 1, xfer 0 is not: \[1\]"):
+        location_counts_of_prefix_masks(holed)
+    with pytest.raises(ValueError, match=r"must be \[B, N, L\], got shape \(3, 5\)"):
+        location_counts_of_prefix_masks(masks[0])
 
 
 def _trainer(agent, execution, run_dir):

@@ -58,6 +58,29 @@ def test_reset_gives_the_initial_state_on_every_row():
 def test_location_masks_are_prefixes_of_the_counts():
     masks = location_masks_from_counts(np.array([[0, 2, 5]]), 5)
     np.testing.assert_array_equal(masks, [[[0, 0, 0, 0, 0], [1, 1, 0, 0, 0], [1, 1, 1, 1, 1]]])
+    # Counts outside [0, L] give an empty or a full mask, as the comparison j < count does.
+    rng = np.random.default_rng(0)
+    counts = rng.integers(-3, 9, size=(4, 6, 5))
+    np.testing.assert_array_equal(location_masks_from_counts(counts, 6), np.arange(6) < counts[..., None])
+
+
+def test_observations_are_read_only_and_keep_their_values_after_later_steps():
+    env, _ = make_env()
+    first, _ = env.reset()
+    kept = {key: value.copy() for key, value in first.items()}
+    with pytest.raises(ValueError, match="read-only"):
+        first[LATENT][0, 0] = 7.0
+    with pytest.raises(KeyError, match="graph_tuple"):
+        first["graph_tuple"]
+    assert "graph_tuple" not in first and LOCATION_MASKS in first and len(first) == len(DREAM_FIELDS)
+    # Row 2 ends (xfer 1 closes every xfer) and restarts; row 0 advances.
+    second, _, _, _, info = env.step(np.array([[0, 0], [3, 0], [1, 0]]))
+    env.step(np.array([[0, 1], [0, 0], [0, 0]]))
+    for key, value in kept.items():
+        np.testing.assert_array_equal(first[key], value, err_msg=key)
+    np.testing.assert_allclose(info["final_observation"][LATENT][2], INITIAL_Z + 2)
+    np.testing.assert_allclose(second[LATENT][0], INITIAL_Z + 1)
+    assert not any(value.flags.writeable for value in (*second.values(), *info["final_observation"].values()))
 
 
 def test_valid_actions_follow_the_world_model_and_rule_out_by_the_predicted_masks():
@@ -103,6 +126,58 @@ def test_episodes_are_truncated_after_max_steps():
     assert not terminated[0] and truncated[0]
     np.testing.assert_allclose(info["final_observation"][LATENT][0], INITIAL_Z + 2)
     np.testing.assert_allclose(observation[LATENT][0], INITIAL_Z)
+
+
+def reference_step(row_state, action, model, max_steps, invalid_reward=-100.0, done_threshold=0.5):
+    """One row stepped on its own with plain Python: (new row state, reward, terminated, truncated, invalid, final)."""
+    xfer, location = int(action[0]), int(action[1])
+    state = dict(row_state)
+    reward, done, invalid = 0.0, False, False
+    if xfer < NUM_XFERS:
+        if state[XFER_MASK][xfer] and location < state[LOCATION_COUNTS][xfer]:
+            predicted = model.dream_step(state[LATENT][None], np.array([xfer]), np.array([location]), state[HIDDEN_STATE][None],
+                                         state[CELL_STATE][None])
+            state.update({LATENT: predicted["next_z"][0], HIDDEN_STATE: predicted["hidden_state"][0],
+                          CELL_STATE: predicted["cell_state"][0], XFER_MASK: predicted["xfer_mask"][0],
+                          LOCATION_COUNTS: predicted["location_counts"][0]})
+            reward, done = float(predicted["reward"][0]), bool(predicted["done_probability"][0] > done_threshold)
+        else:
+            reward, invalid = invalid_reward, True
+    state["steps"] += 1
+    terminated = xfer == NUM_XFERS or done or not state[XFER_MASK][:NUM_XFERS].any()
+    truncated = not terminated and state["steps"] >= max_steps
+    final = dict(state)
+    if terminated or truncated:
+        state = {LATENT: INITIAL_Z, HIDDEN_STATE: np.zeros(UNITS, np.float32), CELL_STATE: np.zeros(UNITS, np.float32),
+                 XFER_MASK: INITIAL_MASK, LOCATION_COUNTS: INITIAL_COUNTS, "steps": 0}
+    return state, reward, terminated, truncated, invalid, final
+
+
+def test_batched_steps_equal_each_row_stepped_alone_over_random_actions():
+    rows, max_steps = 6, 5
+    env, _ = make_env(num_envs=rows, max_steps=max_steps)
+    observation, _ = env.reset()
+    reference_model = CountingWorldModel()
+    references = [{LATENT: INITIAL_Z, HIDDEN_STATE: np.zeros(UNITS, np.float32), CELL_STATE: np.zeros(UNITS, np.float32),
+                   XFER_MASK: INITIAL_MASK, LOCATION_COUNTS: INITIAL_COUNTS, "steps": 0} for _ in range(rows)]
+    rng = np.random.default_rng(11)
+    outcomes = set()
+    for _ in range(40):
+        # Mostly NO-OP-free actions, valid or not, so episodes run long enough to be truncated too.
+        actions = np.stack([rng.choice(NUM_XFERS + 1, size=rows, p=[0.45, 0.1, 0.4, 0.05]), rng.integers(0, LOCATIONS, rows)], 1)
+        observation, rewards, terminated, truncated, info = env.step(actions)
+        for row in range(rows):
+            references[row], reward, ended, cut, invalid, final = reference_step(references[row], actions[row], reference_model, max_steps)
+            assert (terminated[row], truncated[row], info["invalid"][row]) == (ended, cut, invalid)
+            assert rewards[row] == pytest.approx(reward, rel=1e-6)
+            outcomes.add((ended, cut, invalid))
+            for key in (LATENT, HIDDEN_STATE, CELL_STATE, XFER_MASK, LOCATION_COUNTS):
+                np.testing.assert_allclose(observation[key][row], references[row][key], err_msg=key)
+                np.testing.assert_allclose(info["final_observation"][key][row], final[key], err_msg=key)
+            np.testing.assert_array_equal(observation[LOCATION_MASKS][row], np.arange(LOCATIONS) < references[row][LOCATION_COUNTS][:, None])
+        np.testing.assert_array_equal(env.steps, [reference["steps"] for reference in references])
+    # The random actions reached every kind of step: plain, invalid, terminated and truncated.
+    assert {(False, False, False), (False, False, True), (True, False, False), (False, True, False)} <= outcomes
 
 
 def test_the_world_model_is_called_once_per_step_for_the_whole_batch():
