@@ -25,6 +25,14 @@ def _write(tmp_path, text, name="sweep.yaml"):
     return str(path)
 
 
+
+def _run_sweep_cli(path, out, home, working_directory):
+    """`python -m rlgraph_xflow.tune` in a subprocess with HOME pointed at `home` and Ray's own settings left to the CLI."""
+    environment = {key: value for key, value in os.environ.items() if key not in ("RAY_TMPDIR", "RAY_AUTH_MODE")}
+    environment["HOME"] = str(home)
+    return subprocess.run([sys.executable, "-m", "rlgraph_xflow.tune", path, *BRIEF, "--out", str(out)],
+                          capture_output=True, text=True, cwd=working_directory, timeout=600, env=environment)
+
 def test_the_alpha_beta_sweep_is_the_dissertations_grid():
     sweep = load_sweep(os.path.join(ROOT, "configs", "sweeps", "reward_alpha_beta.yaml"))
     trials = sweep.trials()
@@ -118,11 +126,8 @@ parameters:
   - {key: agent.optimizer.learning_rate, grid: [0.001, 0.004]}
 metrics: [final_cost_ms, cost_reduction, verified, env_steps]
 """)
-    environment = {key: value for key, value in os.environ.items() if key not in ("RAY_TMPDIR", "RAY_AUTH_MODE")}
-    environment["HOME"] = str(home)
     out = tmp_path / "sweep"
-    result = subprocess.run([sys.executable, "-m", "rlgraph_xflow.tune", path, *BRIEF, "--out", str(out)],
-                            capture_output=True, text=True, cwd=ROOT, timeout=600, env=environment)
+    result = _run_sweep_cli(path, out, home, ROOT)
     assert result.returncode == 0, result.stderr
     with open(out / "summary.csv") as stream:
         rows = list(csv.DictReader(stream))
@@ -153,11 +158,8 @@ parameters:
     grid: [[no_such_graph, 0.002], [squeezenet1_1, 0.001]]
 metrics: [final_cost_ms, verified]
 """)
-    environment = {key: value for key, value in os.environ.items() if key not in ("RAY_TMPDIR", "RAY_AUTH_MODE")}
-    environment["HOME"] = str(home)
     out = tmp_path / "sweep"
-    result = subprocess.run([sys.executable, "-m", "rlgraph_xflow.tune", path, *BRIEF, "--out", str(out)],
-                            capture_output=True, text=True, cwd=working_directory, timeout=600, env=environment)
+    result = _run_sweep_cli(path, out, home, working_directory)
     assert result.returncode == 1, result.stderr
     assert result.stdout.strip().splitlines() == [f"1/2 trials finished; summary: {out / 'summary.md'} and summary.csv"]
     with open(out / "summary.csv") as stream:

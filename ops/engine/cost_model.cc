@@ -140,6 +140,18 @@ double AnalyticRuntimeMs(const OpMetrics& metrics, const DeviceProfile& profile)
   return std::max(compute_ms, memory_ms) + static_cast<double>(metrics.kernel_launches) * profile.launch_overhead_ms;
 }
 
+namespace {
+
+void AddOpCost(GraphCost& cost, OpCost record) {
+  cost.runtime_ms += record.runtime_ms;
+  cost.flops += record.metrics.flops;
+  cost.mem_access_bytes += record.metrics.bytes;
+  cost.kernel_launches += record.metrics.kernel_launches;
+  cost.ops.push_back(std::move(record));
+}
+
+}  // namespace
+
 GraphCost ComputeCost(const Graph& graph, const CostTable* table, const DeviceProfile* analytic) {
   if (table == nullptr && analytic == nullptr) throw CostError("pricing a graph needs a cost table or a device profile");
   const std::vector<bool> constant = graph.ConstantOps();
@@ -163,11 +175,7 @@ GraphCost ComputeCost(const Graph& graph, const CostTable* table, const DevicePr
                         " entries); measure it first or allow the analytic fallback");
       }
     }
-    cost.runtime_ms += record.runtime_ms;
-    cost.flops += record.metrics.flops;
-    cost.mem_access_bytes += record.metrics.bytes;
-    cost.kernel_launches += record.metrics.kernel_launches;
-    cost.ops.push_back(std::move(record));
+    AddOpCost(cost, std::move(record));
   }
   return cost;
 }
@@ -192,11 +200,7 @@ GraphCost CachedAnalyticCost::Price(const Graph& graph) {
     }
     record.metrics = cached->second.first;
     record.runtime_ms = cached->second.second;
-    cost.runtime_ms += record.runtime_ms;
-    cost.flops += record.metrics.flops;
-    cost.mem_access_bytes += record.metrics.bytes;
-    cost.kernel_launches += record.metrics.kernel_launches;
-    cost.ops.push_back(std::move(record));
+    AddOpCost(cost, std::move(record));
   }
   return cost;
 }
