@@ -5,6 +5,13 @@
 
 #include <pybind11/pybind11.h>
 
+#include "engine/measurement.h"
+
+// One op's measurement descriptor as the Python dict that
+// XflowGraph.measurement_descriptors lists and measure callbacks receive
+// (engine_module.cc).
+pybind11::dict MeasurementDescriptorToDict(const xflow::MeasurementDescriptor& descriptor);
+
 // Rules, locations, apply (rules_module.cc).
 void RegisterRuleBindings(pybind11::module_& module, const pybind11::object& engine_error);
 // Greedy and backtracking search (search_module.cc).

@@ -166,26 +166,7 @@ py::dict Cost(const Graph& graph, const std::optional<std::string>& device,
 py::list Descriptors(const Graph& graph) {
   py::list result;
   for (const xflow::MeasurementDescriptor& descriptor : xflow::MeasurementDescriptors(graph)) {
-    py::dict entry;
-    entry["cost_key"] = descriptor.cost_key;
-    entry["op_index"] = descriptor.op_index;
-    entry["op_type"] = descriptor.op_type;
-    entry["domain"] = descriptor.domain;
-    entry["attributes"] = FromParams(descriptor.attributes);
-    py::list shapes;
-    py::list dtypes;
-    for (const TensorType& type : descriptor.input_types) {
-      shapes.append(py::cast(type.shape));
-      dtypes.append(type.dtype == xflow::DataType::kUndefined ? std::string() : xflow::DataTypeName(type.dtype));
-    }
-    entry["input_shapes"] = shapes;
-    entry["input_dtypes"] = dtypes;
-    entry["input_is_weight"] = py::cast(descriptor.input_is_weight);
-    py::dict constants;
-    for (const auto& [input_index, values] : descriptor.constant_int_inputs) constants[py::int_(input_index)] = values;
-    entry["constant_int_inputs"] = constants;
-    entry["num_outputs"] = descriptor.num_outputs;
-    result.append(entry);
+    result.append(MeasurementDescriptorToDict(descriptor));
   }
   return result;
 }
@@ -205,6 +186,30 @@ py::dict DeviceProfiles() {
 }
 
 }  // namespace
+
+py::dict MeasurementDescriptorToDict(const xflow::MeasurementDescriptor& descriptor) {
+  py::dict entry;
+  entry["cost_key"] = descriptor.cost_key;
+  entry["op_index"] = descriptor.op_index;
+  entry["op_type"] = descriptor.op_type;
+  entry["domain"] = descriptor.domain;
+  entry["attributes"] = FromParams(descriptor.attributes);
+  py::list shapes;
+  py::list dtypes;
+  for (const TensorType& type : descriptor.input_types) {
+    shapes.append(py::cast(type.shape));
+    dtypes.append(type.dtype == xflow::DataType::kUndefined ? std::string() : xflow::DataTypeName(type.dtype));
+  }
+  entry["input_shapes"] = shapes;
+  entry["input_dtypes"] = dtypes;
+  entry["input_is_weight"] = py::cast(descriptor.input_is_weight);
+  py::dict constants;
+  for (const auto& [input_index, values] : descriptor.constant_int_inputs) constants[py::int_(input_index)] = values;
+  entry["constant_int_inputs"] = constants;
+  entry["num_outputs"] = descriptor.num_outputs;
+  return entry;
+}
+
 
 PYBIND11_MODULE(_engine, m) {
   m.doc() = "C++ graph engine: IR, op registry, shape inference, hash, serialization, cost model.";

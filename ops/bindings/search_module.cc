@@ -36,30 +36,7 @@ CostSources MakeSources(const std::string& device, const std::optional<std::map<
   if (!measure.is_none()) {
     if (!PyCallable_Check(measure.ptr())) throw xflow::CostError("measure must be callable(descriptor) -> ms or None");
     sources.measure = [measure](const xflow::MeasurementDescriptor& descriptor) {
-      py::dict entry;
-      entry["cost_key"] = descriptor.cost_key;
-      entry["op_index"] = descriptor.op_index;
-      entry["op_type"] = descriptor.op_type;
-      entry["domain"] = descriptor.domain;
-      py::list shapes;
-      py::list dtypes;
-      for (const xflow::TensorType& type : descriptor.input_types) {
-        shapes.append(py::cast(type.shape));
-        dtypes.append(type.dtype == xflow::DataType::kUndefined ? std::string() : xflow::DataTypeName(type.dtype));
-      }
-      entry["input_shapes"] = shapes;
-      entry["input_dtypes"] = dtypes;
-      entry["input_is_weight"] = py::cast(descriptor.input_is_weight);
-      py::dict constants;
-      for (const auto& [input_index, values] : descriptor.constant_int_inputs) constants[py::int_(input_index)] = values;
-      entry["constant_int_inputs"] = constants;
-      entry["num_outputs"] = descriptor.num_outputs;
-      py::dict attributes;
-      for (const auto& [key, value] : descriptor.attributes) {
-        std::visit([&](const auto& item) { attributes[py::str(key)] = py::cast(item); }, value);
-      }
-      entry["attributes"] = attributes;
-      return measure(entry).cast<double>();
+      return measure(MeasurementDescriptorToDict(descriptor)).cast<double>();
     };
   }
   if ((!sources.has_table && !sources.measure) || fallback_to_analytic) sources.profile = &xflow::GetDeviceProfile(device);
