@@ -58,8 +58,9 @@ RewriteEstimate PricedGraph::Estimate(const Rewrite& rewrite, const SearchCost& 
     runtime -= op_runtimes_[static_cast<size_t>(op)];
   }
 
-  std::vector<uint64_t> new_hashes(rewrite.new_ops.size());
-  std::vector<CostInput> cost_inputs;
+  std::vector<uint64_t>& new_hashes = new_hashes_;
+  new_hashes.assign(rewrite.new_ops.size(), 0);
+  std::vector<CostInput>& cost_inputs = cost_inputs_;
   auto producer_hash = [&](const RewriteInput& input) {
     return input.is_new ? new_hashes[static_cast<size_t>(input.index)] : op_hashes_[static_cast<size_t>(input.index)];
   };
@@ -136,7 +137,8 @@ RewriteEstimate PricedGraph::Estimate(const Rewrite& rewrite, const SearchCost& 
     multiset += MultisetTerm(hash) - MultisetTerm(op_hashes_[static_cast<size_t>(i)]);
   }
 
-  std::vector<uint64_t> output_terms;
+  std::vector<uint64_t>& output_terms = output_terms_;
+  output_terms.clear();
   for (const GraphOutput& output : graph_.outputs()) {
     const Edge& edge = output.edge;
     if (removed_[static_cast<size_t>(edge.op)]) {

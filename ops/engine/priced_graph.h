@@ -38,6 +38,7 @@
 #include <optional>
 #include <vector>
 
+#include "engine/cost_model.h"
 #include "engine/graph.h"
 #include "engine/search.h"
 #include "engine/substitution.h"
@@ -75,6 +76,9 @@ class PricedGraph {
   std::vector<uint64_t> changed_hash_;
   std::vector<int32_t> touched_;
   std::vector<uint64_t> terms_;
+  std::vector<uint64_t> new_hashes_;
+  std::vector<uint64_t> output_terms_;
+  std::vector<CostInput> cost_inputs_;
 };
 
 }  // namespace xflow
