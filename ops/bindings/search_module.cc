@@ -69,15 +69,16 @@ void RegisterSearchBindings(py::module_& module) {
       "backtracking",
       [](const xflow::Graph& graph, const xflow::RuleLibrary& library, double alpha, int32_t budget, const std::string& device,
          const std::optional<std::map<std::string, double>>& cost_table, const py::object& measure, bool fallback_to_analytic,
-         int32_t max_locations) {
+         int32_t max_locations, double time_limit_seconds) {
         CostSources sources = MakeSources(device, cost_table, measure, fallback_to_analytic);
         xflow::SearchCost cost(sources.has_table ? &sources.table : nullptr, sources.measure, sources.profile);
-        return ToTuple(xflow::BacktrackingSearch(graph, library, cost, alpha, budget, max_locations));
+        return ToTuple(xflow::BacktrackingSearch(graph, library, cost, alpha, budget, max_locations, time_limit_seconds));
       },
       py::arg("graph"), py::arg("library"), py::arg("alpha") = 1.05, py::arg("budget") = 1000, py::arg("device") = "h100",
       py::arg("cost_table") = py::none(), py::arg("measure") = py::none(), py::arg("fallback_to_analytic") = false,
-      py::arg("max_locations") = xflow::kDefaultMaxLocations,
-      "TASO's cost-based backtracking search. Returns (best graph, applied rule ids, initial ms, final ms, seconds, "
+      py::arg("max_locations") = xflow::kDefaultMaxLocations, py::arg("time_limit_seconds") = 0.0,
+      "TASO's cost-based backtracking search (stops at budget popped graphs or, when time_limit_seconds > 0, "
+      "after that much wall time). Returns (best graph, applied rule ids, initial ms, final ms, seconds, "
       "explored graphs, (xfer, location) steps).");
   module.def(
       "rewrite_estimates",

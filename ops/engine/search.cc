@@ -134,9 +134,12 @@ SearchResult GreedySearch(const Graph& graph, const RuleLibrary& library, Search
 }
 
 SearchResult BacktrackingSearch(const Graph& graph, const RuleLibrary& library, SearchCost& cost, double alpha,
-                                int32_t budget, int32_t max_locations) {
+                                int32_t budget, int32_t max_locations, double time_limit_seconds) {
   if (!(alpha >= 1.0)) throw CostError("alpha must be >= 1 (TASO uses 1.05), got " + std::to_string(alpha));
   if (budget < 1) throw CostError("budget must be >= 1 explored graph, got " + std::to_string(budget));
+  if (!(time_limit_seconds >= 0.0)) {
+    throw CostError("time_limit_seconds must be >= 0 (0: no limit), got " + std::to_string(time_limit_seconds));
+  }
   const auto start = std::chrono::steady_clock::now();
   struct Entry {
     double cost_ms;
@@ -154,6 +157,7 @@ SearchResult BacktrackingSearch(const Graph& graph, const RuleLibrary& library, 
   int64_t order = 0;
   queue.push(Entry{0.0, order++, nullptr, -1, -1, nullptr});
   while (!queue.empty() && result.explored < budget) {
+    if (time_limit_seconds > 0.0 && result.explored > 0 && SecondsSince(start) >= time_limit_seconds) break;
     Entry entry = queue.top();
     queue.pop();
     std::unique_ptr<PricedGraph> current;

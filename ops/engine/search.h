@@ -80,9 +80,13 @@ struct SearchResult {
 SearchResult GreedySearch(const Graph& graph, const RuleLibrary& library, SearchCost& cost,
                           int32_t max_locations = kDefaultMaxLocations, int32_t max_steps = 100000);
 
-// alpha >= 1 (TASO's default 1.05); budget >= 1 graphs popped.
+// alpha >= 1 (TASO's default 1.05); budget >= 1 graphs popped. With
+// time_limit_seconds > 0 the search also stops popping once that much wall
+// time has passed (0: no limit), so it can be compared with other methods at
+// equal wall-clock.
 SearchResult BacktrackingSearch(const Graph& graph, const RuleLibrary& library, SearchCost& cost, double alpha = 1.05,
-                                int32_t budget = 1000, int32_t max_locations = kDefaultMaxLocations);
+                                int32_t budget = 1000, int32_t max_locations = kDefaultMaxLocations,
+                                double time_limit_seconds = 0.0);
 
 }  // namespace xflow
 

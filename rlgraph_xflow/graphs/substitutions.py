@@ -228,6 +228,7 @@ def backtracking(
     measure: Callable[[dict], float] | None = None,
     fallback_to_analytic: bool = False,
     max_locations: int = _engine.DEFAULT_MAX_LOCATIONS,
+    time_limit_seconds: float | None = None,
 ) -> SearchResult:
     """TASO's cost-based backtracking search (priority queue by runtime, alpha relaxation, budget, hash dedup).
 
@@ -237,17 +238,25 @@ def backtracking(
         alpha: candidates with runtime < alpha * best are queued (>= 1).
         budget: graphs popped from the queue (>= 1).
         device, cost_table, measure, fallback_to_analytic, max_locations: as for `greedy`.
+        time_limit_seconds: also stop popping graphs once this much wall time
+            has passed (None: only the budget stops it); for comparisons at
+            equal wall-clock. The graph being expanded when time runs out is
+            finished, so the search overruns by at most one expansion.
 
     Returns:
         SearchResult.
 
     Raises:
-        CostError: alpha < 1, budget < 1, unknown device, or an op nothing can price.
+        CostError: alpha < 1, budget < 1, time_limit_seconds <= 0, unknown
+            device, or an op nothing can price.
     """
     _check_graph(graph, "backtracking")
+    if time_limit_seconds is not None and not time_limit_seconds > 0:
+        raise _engine.CostError(f"backtracking: time_limit_seconds must be > 0 (or None for no limit), got {time_limit_seconds!r}")
     raw = _engine.backtracking(
         graph.engine, library, alpha=alpha, budget=budget, device=device,
         cost_table=None if cost_table is None else dict(cost_table), measure=measure,
         fallback_to_analytic=fallback_to_analytic, max_locations=max_locations,
+        time_limit_seconds=time_limit_seconds or 0.0,
     )
     return _search_result(graph, raw)

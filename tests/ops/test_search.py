@@ -69,6 +69,16 @@ def test_backtracking_matches_or_beats_greedy_on_squeezenet(squeezenet):
     assert greedy_result.final_cost < greedy_result.initial_cost
 
 
+def test_time_limited_backtracking_stops_on_time_and_equals_the_same_search_cut_by_budget(squeezenet):
+    limited = backtracking(squeezenet, LIBRARY, budget=10**9, time_limit_seconds=0.1)
+    # Only the graph being expanded when time runs out is finished (a few ms on squeezenet).
+    assert 0.1 <= limited.seconds < 1.0
+    assert 1 < limited.explored < 10**9
+    by_budget = backtracking(squeezenet, LIBRARY, budget=limited.explored)
+    assert by_budget.explored == limited.explored
+    assert by_budget.final_cost == limited.final_cost and by_budget.steps == limited.steps
+
+
 def test_measured_costs_and_callback(squeezenet):
     table = {descriptor["cost_key"]: 0.01 for descriptor in squeezenet.measurement_descriptors()}
     calls = []
@@ -95,6 +105,11 @@ def test_bad_search_arguments(squeezenet):
         backtracking(squeezenet, LIBRARY, alpha=0.5)
     with pytest.raises(_engine.CostError, match="budget must be >= 1"):
         backtracking(squeezenet, LIBRARY, budget=0)
+    for limit in (0, -1.0):
+        with pytest.raises(_engine.CostError, match="time_limit_seconds must be > 0"):
+            backtracking(squeezenet, LIBRARY, time_limit_seconds=limit)
+    with pytest.raises(_engine.CostError, match="time_limit_seconds must be >= 0"):
+        _engine.backtracking(squeezenet.engine, LIBRARY, time_limit_seconds=-1.0)
     with pytest.raises(_engine.CostError, match="unknown"):
         greedy(squeezenet, LIBRARY, device="no_such_device")
     with pytest.raises(_engine.CostError, match="measure callback returned"):
