@@ -3,28 +3,30 @@
 Classes and functions in this file:
   RecordedEpisode: one real episode as the MDN-RNN sees it: the latents and
     masks of its T + 1 states, and its T actions, rewards and done flags.
-  RandomRolloutCollector: steps a BatchedXflowEnv with the random agent
-    (uniform over the valid (xfer, location) pairs and NO-OP, as
-    rlgraph_xflow.evaluation's baseline) and returns finished episodes;
-    episodes in progress carry over to the next call, so every sequence the
-    world model sees starts at an episode's first state.
+  RandomRolloutCollector: has an execution (local or Ray) step its
+    environments with the random agent (uniform over the valid (xfer,
+    location) pairs and NO-OP, as rlgraph_xflow.evaluation's baseline) and
+    turns the transitions into finished episodes; episodes in progress
+    carry over to the next call, so every sequence the world model sees
+    starts at an episode's first state.
   pad_episodes: episodes -> the padded [B, T, ...] arrays of MDNRNN.loss.
   world_model_metrics: held-out accuracy of the world model's predictions.
 
-Why the collector steps the batched environment itself instead of using
-LocalExecution.collect: the world model's target for an episode's last step
-is the state the action led to, which the batched environment hands over as
-info["final_observation"] before it resets; the PPO rollout buffer keeps
-only the observations actions were taken in.
+The split: the execution knows the environments and hands back
+observations (RandomTransition: each step's observation and, for an episode
+that ended, the state its last action led to, which the PPO rollout buffer
+does not keep); the collector, in the trainer's process, computes every
+state's latent z with the agent's encoder.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
 from rlgraph_xflow.env.observation import GRAPH_TUPLE, LOCATION_MASKS, XFER_MASK, concatenate_graphs
+from rlgraph_xflow.execution.local import EpisodeRecord
 
 
 @dataclasses.dataclass
@@ -38,8 +40,7 @@ class RecordedEpisode:
     locations: list = dataclasses.field(default_factory=list)
     rewards: list = dataclasses.field(default_factory=list)
     dones: list = dataclasses.field(default_factory=list)
-    applied_xfers: list = dataclasses.field(default_factory=list)
-    final_runtime_ms: float = float("nan")
+    outcome: Optional[EpisodeRecord] = None                           # the execution's record once it finished
 
     def __len__(self) -> int:
         return len(self.xfers)
@@ -51,21 +52,23 @@ class RecordedEpisode:
 
 
 class RandomRolloutCollector:
-    """Random-agent episodes from a batched real environment.
+    """Random-agent episodes from an execution's real environments.
 
     Args:
-        env: a BatchedXflowEnv (its `envs`, `reset`, `step`).
+        execution: a LocalExecution or RayExecution (its reset, observation,
+            num_envs and collect_random_transitions).
         encode: graph_tuple (B graphs) -> latents [B, D].
         seed: seed of the random agent.
     """
 
-    def __init__(self, env, encode: Callable, seed: int = 0):
-        self.env = env
+    def __init__(self, execution, encode: Callable, seed: int = 0):
+        if not hasattr(execution, "collect_random_transitions"):
+            raise ValueError(f"RandomRolloutCollector: expected an execution with collect_random_transitions "
+                             f"(execution type 'local' or 'ray'), got {type(execution).__name__}")
+        self.execution = execution
         self.encode = encode
         self.rng = np.random.default_rng(seed)
-        self.num_envs = env.num_envs
-        self.num_xfers = env.num_xfers
-        self.observation = None
+        self.num_envs = execution.num_envs
         self.episodes: list = []
 
     def _states(self, observation) -> tuple:
@@ -74,55 +77,38 @@ class RandomRolloutCollector:
         return latents, np.asarray(observation[XFER_MASK], bool), counts
 
     def reset(self) -> None:
-        self.observation, _ = self.env.reset()
+        """Starts a new episode in every environment."""
+        self.execution.reset()
         self.episodes = [RecordedEpisode() for _ in range(self.num_envs)]
-        latents, masks, counts = self._states(self.observation)
+        latents, masks, counts = self._states(self.execution.observation)
         for index, episode in enumerate(self.episodes):
             episode.add_state(latents[index], masks[index], counts[index])
 
-    def random_actions(self, observation) -> np.ndarray:
-        """[B, 2]: per row, a uniform choice among the valid (xfer, location) pairs and NO-OP."""
-        actions = np.zeros((self.num_envs, 2), np.int64)
-        for index in range(self.num_envs):
-            valid = np.argwhere(np.asarray(observation[LOCATION_MASKS][index]))
-            pick = self.rng.integers(len(valid) + 1)
-            actions[index] = valid[pick] if pick < len(valid) else (self.num_xfers, 0)
-        return actions
-
     def collect(self, steps_per_env: int) -> list:
         """Steps every environment `steps_per_env` times; returns the episodes that finished."""
-        if self.observation is None:
+        if not self.episodes:
             self.reset()
         finished = []
-        for _ in range(steps_per_env):
-            actions = self.random_actions(self.observation)
-            observation, rewards, terminated, truncated, infos = self.env.step(actions)
-            dones = terminated | truncated
-            ended = [index for index in range(self.num_envs) if dones[index]]
+        for transition in self.execution.collect_random_transitions(steps_per_env, self.rng):
+            ended = sorted(transition.final_observations)
             if ended:
-                final = {GRAPH_TUPLE: concatenate_graphs([infos[index]["final_observation"][GRAPH_TUPLE] for index in ended]),
-                         XFER_MASK: np.stack([infos[index]["final_observation"][XFER_MASK] for index in ended]),
-                         LOCATION_MASKS: np.stack([infos[index]["final_observation"][LOCATION_MASKS] for index in ended])}
-                final_states = self._states(final)
-            latents, masks, counts = self._states(observation)
+                last = [transition.final_observations[index] for index in ended]
+                final_states = self._states({GRAPH_TUPLE: concatenate_graphs([single[GRAPH_TUPLE] for single in last]),
+                                             XFER_MASK: np.stack([single[XFER_MASK] for single in last]),
+                                             LOCATION_MASKS: np.stack([single[LOCATION_MASKS] for single in last])})
+            latents, masks, counts = self._states(transition.observation)
             for index, episode in enumerate(self.episodes):
-                xfer, location = int(actions[index, 0]), int(actions[index, 1])
-                episode.xfers.append(xfer)
-                episode.locations.append(location)
-                episode.rewards.append(float(rewards[index]))
-                episode.dones.append(bool(dones[index]))
-                if xfer < self.num_xfers and not infos[index]["invalid"]:
-                    episode.applied_xfers.append(xfer)
-                if dones[index]:
+                episode.xfers.append(int(transition.actions[index, 0]))
+                episode.locations.append(int(transition.actions[index, 1]))
+                episode.rewards.append(float(transition.rewards[index]))
+                episode.dones.append(bool(transition.dones[index]))
+                if index in transition.finished:
                     position = ended.index(index)
                     episode.add_state(*(part[position] for part in final_states))
-                    episode.final_runtime_ms = float(infos[index]["runtime_ms"])
+                    episode.outcome = transition.finished[index]
                     finished.append(episode)
                     self.episodes[index] = episode = RecordedEpisode()
-                    episode.add_state(latents[index], masks[index], counts[index])
-                else:
-                    episode.add_state(latents[index], masks[index], counts[index])
-            self.observation = observation
+                episode.add_state(latents[index], masks[index], counts[index])
         return finished
 
     def unfinished(self) -> list:

@@ -5,11 +5,14 @@ Classes in this file:
     (a dream observation has no graph, so no GraphsTuple batching is needed)
     and served as shuffled PPO minibatches.
   WorldModelTrainer: phase 1 trains the MDN-RNN online on minibatches of
-    random-agent episodes from the real environment (dissertation 3.4.1);
-    phase 2 trains the PPO controller in a DreamEnv (3.4.2). Its run(resume)
-    returns a TrainingSummary whose env_steps are REAL environment steps
-    and whose extra_result holds real_env_steps, dream_steps,
-    world_model_metrics and the dream score.
+    random-agent episodes from the real environment (dissertation 3.4.1),
+    collected through the execution (local or Ray workers); phase 2 trains
+    the PPO controller in a DreamEnv (3.4.2). Its run(resume) returns a
+    TrainingSummary whose env_steps are REAL environment steps, whose
+    best_training_prefix is the cheapest graph a real random episode reached
+    (dream steps never count: their graphs are imagined), and whose
+    extra_result holds real_env_steps, dream_steps, world_model_metrics and
+    the dream score.
 
 Budgets: phase 1 takes ceil(total_env_steps / (num_envs x rollout_steps))
 iterations of num_envs x rollout_steps real steps each; phase 2 takes
@@ -30,13 +33,13 @@ Checkpoints and --resume: the world-model phase is resumable at its end
 (a checkpoint is written when it finishes), the dream phase at every
 `checkpoint_every` controller updates (the agent's variables, including the
 world model's and the sampler's random streams, the DreamEnv's episodes,
-the shuffling state and the counters). The phase-1 loop itself is not
-checkpointed mid-way: a run interrupted there has no checkpoint and is
-rerun from the start.
+the shuffling state, the best training prefix and the counters), written
+and read by rlgraph_xflow.core.checkpoint as every trainer's are. The
+phase-1 loop itself is not checkpointed mid-way: a run interrupted there
+has no checkpoint and is rerun from the start.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -50,7 +53,7 @@ from rlgraph_xflow.env import dream_env
 from rlgraph_xflow.env.dream_env import DreamEnv
 from rlgraph_xflow.env.observation import LOCATION_MASKS, XFER_MASK
 from rlgraph_xflow.reporting.metrics_log import MetricsLog
-from rlgraph_xflow.training import TrainingSummary, read_latest_pointer, write_json_atomically, write_latest_pointer
+from rlgraph_xflow.training import BestTrainingPrefix, TrainingSummary, keep_best_prefix
 
 WORLD_MODEL_PHASE, DREAM_PHASE = "world_model", "dream"
 METRIC_FIELDS = [
@@ -99,8 +102,9 @@ class WorldModelTrainer:
 
     Args:
         agent: the WorldModelAgent.
-        execution: LocalExecution; its batched environment supplies the real
-            rollouts and its sample environment the initial graph.
+        execution: LocalExecution or RayExecution; its environments supply the
+            real rollouts (collect_random_transitions) and its sample
+            environment the initial graph.
         run_dir: where metrics.csv, tensorboard/ and checkpoints/ go.
         total_env_steps: the real-environment budget.
         checkpoint_every: controller updates between dream-phase checkpoints.
@@ -111,9 +115,9 @@ class WorldModelTrainer:
 
     def __init__(self, agent, execution, run_dir: str, total_env_steps: int, checkpoint_every: int = 5, seed: int = 0,
                  keep_episodes: int = 64, progress: bool = True):
-        if not hasattr(execution, "env") or not hasattr(execution.env, "envs"):
-            raise ValueError(f"the world-model agent collects real rollouts from an execution's batched environment "
-                             f"(execution type 'local'); got {type(execution).__name__}")
+        if not hasattr(execution, "collect_random_transitions") or not hasattr(execution, "sample_env"):
+            raise ValueError(f"the world-model agent collects real random-agent rollouts through an execution's "
+                             f"collect_random_transitions (execution type 'local' or 'ray'); got {type(execution).__name__}")
         self.agent, self.execution, self.run_dir = agent, execution, run_dir
         self.checkpoint_every, self.keep_episodes, self.progress, self.seed = checkpoint_every, keep_episodes, progress, seed
         self.steps_per_iteration = agent.num_envs * agent.rollout_steps
@@ -133,13 +137,13 @@ class WorldModelTrainer:
         self.episodes = 0
         self.world_model_metrics: dict = {}
         self.recent_applied: list = []
+        self.best_training_prefix: BestTrainingPrefix | None = None
         self.dream = None
 
     # Checkpoints -------------------------------------------------------------------
     def save_checkpoint(self) -> str:
         """Writes the agent, the dream episodes and the counters, then points latest.json at them."""
         name = f"{self.phase}-{self.row:06d}"
-        agent_path = self.agent.save(os.path.join(self.checkpoint_dir, f"{name}.npz"))
         dream_path = None
         if self.dream is not None and self.dream.state is not None:
             dream_path = checkpoint.save_variables(self.dream.get_state(), os.path.join(self.checkpoint_dir, f"{name}-dream.npz"))
@@ -147,25 +151,21 @@ class WorldModelTrainer:
             "phase": self.phase, "row": self.row, "dream_update": self.dream_update, "real_env_steps": self.real_env_steps,
             "dream_steps": self.dream_steps, "wall_seconds": self.wall_seconds, "episodes": self.episodes,
             "world_model_metrics": self.world_model_metrics, "recent_applied": self.recent_applied,
+            "best_training_prefix": self.best_training_prefix.to_state() if self.best_training_prefix else None,
             "rng": self.rng.bit_generator.state, "dream": os.path.basename(dream_path) if dream_path else None,
         }
-        state_path = os.path.join(self.checkpoint_dir, f"{name}.json")
-        write_json_atomically(state_path, state)
-        write_latest_pointer(self.checkpoint_dir, agent_path, state_path, self.row)
-        return state_path
+        return checkpoint.save_training_checkpoint(self.checkpoint_dir, name, self.agent, state, self.row)
 
     def restore_checkpoint(self) -> bool:
         """Restores the latest checkpoint; returns False when there is none."""
-        pointer = read_latest_pointer(self.checkpoint_dir)
-        if pointer is None:
+        state = checkpoint.restore_training_checkpoint(self.checkpoint_dir, self.agent)
+        if state is None:
             return False
-        self.agent.restore(os.path.join(self.checkpoint_dir, pointer["agent"]))
-        with open(os.path.join(self.checkpoint_dir, pointer["state"])) as stream:
-            state = json.load(stream)
         self.phase, self.row, self.dream_update = state["phase"], int(state["row"]), int(state["dream_update"])
         self.real_env_steps, self.dream_steps = int(state["real_env_steps"]), int(state["dream_steps"])
         self.wall_seconds, self.episodes = float(state["wall_seconds"]), int(state["episodes"])
         self.world_model_metrics, self.recent_applied = state["world_model_metrics"], state["recent_applied"]
+        self.best_training_prefix = BestTrainingPrefix.from_state(state["best_training_prefix"])
         self.rng.bit_generator.state = state["rng"]
         self._saved_dream = (checkpoint.load_arrays(os.path.join(self.checkpoint_dir, state["dream"]))
                              if state["dream"] else None)
@@ -209,17 +209,18 @@ class WorldModelTrainer:
                  "world_model_metrics": self.world_model_metrics, "temperature": self.agent.temperature,
                  "dream_score": dream_score}
         return TrainingSummary(self.iterations + self.dream_updates, self.real_env_steps, self.wall_seconds, self.episodes,
-                               self.recent_applied, extra_result=extra)
+                               self.recent_applied, extra_result=extra, best_training_prefix=self.best_training_prefix)
 
     def _train_world_model(self) -> None:
         agent = self.agent
-        collector = RandomRolloutCollector(self.execution.env, agent.encode, seed=self.seed)
+        collector = RandomRolloutCollector(self.execution, agent.encode, seed=self.seed)
         collector.reset()
         for iteration in range(self.iterations):
             started = time.perf_counter()
             finished = collector.collect(agent.rollout_steps)
             self.real_env_steps += self.steps_per_iteration
             real_episodes = list(finished)
+            self.best_training_prefix = keep_best_prefix(self.best_training_prefix, [episode.outcome for episode in real_episodes])
             if iteration == self.iterations - 1:
                 # The last iteration also learns from the episodes still in
                 # progress: each is a valid prefix of a real episode.
@@ -237,7 +238,7 @@ class WorldModelTrainer:
             self._log({
                 "phase": WORLD_MODEL_PHASE, "episodes": len(real_episodes),
                 "episode_reward": float(np.mean([sum(e.rewards) for e in real_episodes])) if real_episodes else math.nan,
-                "episode_final_cost_ms": float(np.mean([e.final_runtime_ms for e in real_episodes])) if real_episodes else math.nan,
+                "episode_final_cost_ms": float(np.mean([e.outcome.final_runtime_ms for e in real_episodes])) if real_episodes else math.nan,
                 "world_model_loss": losses.get("total_loss", math.nan), "gradient_norm": losses.get("gradient_norm", math.nan),
                 **{key: held_out.get(key, math.nan) for key in ("z_nll", "reward_mae", "done_accuracy", "xfer_mask_accuracy",
                                                                  "location_mask_accuracy", "mask_accuracy")},

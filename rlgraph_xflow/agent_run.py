@@ -3,9 +3,20 @@
 Functions in this file:
   build_agent_run: composes the execution (which builds the environments)
     and the agent from the config, checking every spec with its key path.
+  select_exported_graph: the graph a run exports: the greedy policy's, or
+    the best graph training reached when that is cheaper (rebuilt by
+    replaying its exact steps, and checked to reach the recorded runtime).
   run_agent: trains (or resumes), evaluates the greedy policy in the real
-    environment, exports and verifies its graph in onnxruntime, compares
-    with a random agent, and writes result.json and report.md.
+    environment, exports and verifies the cheaper of its graph and the best
+    training graph in onnxruntime, compares the policy with a random agent,
+    and writes result.json and report.md.
+
+result.json's final_cost_ms, cost_reduction, applied and steps describe the
+exported graph; greedy_policy_cost_ms and best_training_cost_ms (null when
+no training episode applied a rewrite) are the two candidates' costs, and
+result_source ("greedy_policy" or "best_training_episode") says which one
+was exported. beats_random_agent compares the greedy policy (what the agent
+learned) with the random agent, as before.
 """
 from __future__ import annotations
 
@@ -13,10 +24,11 @@ import dataclasses
 import json
 import os
 import time
-from typing import Any
+from typing import Any, Optional
 
 from rlgraph_xflow.core.registry import SpecError
 
+GREEDY_POLICY, BEST_TRAINING_EPISODE = "greedy_policy", "best_training_episode"
 TRAINING_DEFAULTS = {"total_env_steps": 20000, "checkpoint_every": 5, "evaluation_episodes": 1, "random_baseline_episodes": 8}
 
 
@@ -86,6 +98,33 @@ def _reward_unit(reward_spec) -> str:
     return "fraction of the initial runtime" if normalized else "ms"
 
 
+def select_exported_graph(env, greedy_episode, best_training_prefix) -> tuple[Any, Optional[Any], str]:
+    """Chooses the graph a run exports.
+
+    Args:
+        env: an XflowEnv like the training environments (used to replay).
+        greedy_episode: the greedy policy's EpisodeResult.
+        best_training_prefix: the trainer's BestTrainingPrefix, or None.
+
+    Returns:
+        (the exported EpisodeResult, the replayed training EpisodeResult or
+        None, GREEDY_POLICY or BEST_TRAINING_EPISODE). On equal cost the
+        greedy policy's graph is exported.
+
+    Raises:
+        ReplayMismatch: replaying the training prefix does not reach its
+            recorded runtime (a non-deterministic environment).
+    """
+    from rlgraph_xflow.evaluation import replay_steps
+
+    if best_training_prefix is None:
+        return greedy_episode, None, GREEDY_POLICY
+    training_episode = replay_steps(env, best_training_prefix.steps, best_training_prefix.runtime_ms)
+    if training_episode.final_runtime_ms < greedy_episode.final_runtime_ms:
+        return training_episode, training_episode, BEST_TRAINING_EPISODE
+    return greedy_episode, training_episode, GREEDY_POLICY
+
+
 def run_agent(config, run_dir: str, resume: bool = False) -> dict:
     """Trains, evaluates, verifies and reports; returns result.json's content."""
     from rlgraph_xflow.env.xflow_env import XflowEnv
@@ -109,11 +148,12 @@ def run_agent(config, run_dir: str, resume: bool = False) -> dict:
     env = XflowEnv(**{**run.env_spec, "graph": run.execution.sample_env.initial_graph,
                       "rules": run.execution.sample_env.library})
     initial_cost = env.reset()[1]["runtime_ms"]
-    best = None
+    greedy = None
     for _ in range(training["evaluation_episodes"]):
         episode = run_greedy_episode(run.agent, env)
-        if best is None or episode.final_runtime_ms < best.final_runtime_ms:
-            best = episode
+        if greedy is None or episode.final_runtime_ms < greedy.final_runtime_ms:
+            greedy = episode
+    exported, training_episode, source = select_exported_graph(env, greedy, summary.best_training_prefix)
     random_episodes = run_random_episodes(env, training["random_baseline_episodes"], seed=run.seed)
     random_costs = [episode.final_runtime_ms for episode in random_episodes]
 
@@ -122,25 +162,28 @@ def run_agent(config, run_dir: str, resume: bool = False) -> dict:
         "agent": config.get("agent")["type"],
         "search": None,
         "initial_cost_ms": initial_cost,
-        "final_cost_ms": best.final_runtime_ms,
-        "cost_reduction": (initial_cost - best.final_runtime_ms) / initial_cost if initial_cost > 0 else 0.0,
-        "applied": best.applied_xfer_names,
-        "steps": [list(step) for step in best.applied_steps],
+        "final_cost_ms": exported.final_runtime_ms,
+        "cost_reduction": (initial_cost - exported.final_runtime_ms) / initial_cost if initial_cost > 0 else 0.0,
+        "applied": exported.applied_xfer_names,
+        "steps": [list(step) for step in exported.applied_steps],
+        "result_source": source,
+        "greedy_policy_cost_ms": greedy.final_runtime_ms,
+        "best_training_cost_ms": training_episode.final_runtime_ms if training_episode is not None else None,
         "env_steps": summary.env_steps,
         "train_seconds": summary.train_seconds,
         "search_seconds": summary.train_seconds,
         "random_agent_final_cost_ms": sum(random_costs) / len(random_costs) if random_costs else None,
-        "beats_random_agent": bool(random_costs) and best.final_runtime_ms < sum(random_costs) / len(random_costs),
+        "beats_random_agent": bool(random_costs) and greedy.final_runtime_ms < sum(random_costs) / len(random_costs),
         **summary.extra_result,
     }
     loaded = load_model(run.env_spec["graph"], batch_size=run.env_spec.get("batch_size", 1),
                         sequence_length=run.env_spec.get("sequence_length"), seed=run.seed)
     if loaded.graph.hash() != env.initial_graph.hash():
         raise RuntimeError(f"the environment's graph and the reloaded {loaded.name!r} differ; cannot verify against it")
-    result = write_verified_graph(loaded, env.library, best.final_graph, best.applied_steps, report, run_dir,
+    result = write_verified_graph(loaded, env.library, exported.final_graph, exported.applied_steps, report, run_dir,
                                   max_locations=env.max_locations, seed=run.seed)
     write_report(run_dir, os.path.join(run_dir, "metrics.csv"), result, env.xfer_names,
-                 summary.last_applied_per_episode + [best.applied_xfer_ids],
+                 summary.last_applied_per_episode + [exported.applied_xfer_ids],
                  title=f"{config.get('name') or 'run'}: {result['agent']} on {result['model']}",
                  reward_unit=_reward_unit(run.env_spec.get("reward")))
     return result

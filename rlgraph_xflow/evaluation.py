@@ -5,15 +5,29 @@ Functions in this file:
     ids, names and (xfer, location) steps), its reward and final runtime.
   run_greedy_episode: one episode of an agent's greedy policy.
   run_random_episodes: the random-agent baseline: uniformly random valid
-    (xfer, location) pairs, NO-OP included, seeded.
+    (xfer, location) pairs, NO-OP included, seeded (the random agent of
+    rlgraph_xflow.execution.local.random_valid_actions).
+  replay_steps: rebuilds a recorded graph by stepping a fresh episode
+    through its exact (xfer, location) rewrites, and checks that it reaches
+    the recorded runtime.
+  ReplayMismatch: the replay did not reach the recorded graph.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
+from typing import Sequence
 
 import numpy as np
 
 from rlgraph_xflow.env.observation import LOCATION_MASKS, batch_observations
+from rlgraph_xflow.execution.local import random_valid_actions
+
+# Relative tolerance between a replayed runtime and the recorded one. The
+# cost model is deterministic, so a replay in an environment like the one
+# that recorded the steps reaches the same float; the tolerance only absorbs
+# a different summation order, never a different graph.
+REPLAY_RELATIVE_TOLERANCE = 1e-9
 
 
 @dataclasses.dataclass
@@ -53,9 +67,7 @@ def run_random_episodes(env, episodes: int, seed: int = 0) -> list[EpisodeResult
         observation, _ = env.reset()
         applied, names, applied_steps, total, steps = [], [], [], 0.0, 0
         while True:
-            valid = np.argwhere(observation[LOCATION_MASKS])
-            pick = rng.integers(len(valid) + 1)
-            xfer, location = (int(valid[pick][0]), int(valid[pick][1])) if pick < len(valid) else (env.num_xfers, 0)
+            xfer, location = (int(value) for value in random_valid_actions(observation[LOCATION_MASKS][None], rng, env.num_xfers)[0])
             observation, reward, terminated, truncated, info = env.step((xfer, location))
             total += reward
             steps += 1
@@ -67,3 +79,63 @@ def run_random_episodes(env, episodes: int, seed: int = 0) -> list[EpisodeResult
                 results.append(EpisodeResult(env.current_graph, applied, names, applied_steps, total, info["runtime_ms"], steps))
                 break
     return results
+
+
+class ReplayMismatch(RuntimeError):
+    """Replaying recorded rewrites did not rebuild the recorded graph: the environment is not deterministic."""
+
+
+def replay_steps(env, steps: Sequence[tuple[int, int]], expected_runtime_ms: float,
+                 relative_tolerance: float = REPLAY_RELATIVE_TOLERANCE) -> EpisodeResult:
+    """Rebuilds a graph by stepping a fresh episode of `env` through recorded rewrites.
+
+    Args:
+        env: an XflowEnv like the one that recorded the steps (same graph,
+            rules, location cap and cost model).
+        steps: (xfer, location) rewrites from the initial graph, each one a
+            valid rewrite when it was recorded (no NO-OP, no invalid action).
+        expected_runtime_ms: the runtime recorded after the last step (the
+            initial graph's when `steps` is empty).
+        relative_tolerance: how far the replayed runtime may be from it.
+
+    Returns:
+        The replayed episode (its final graph, applied xfers and steps).
+
+    Raises:
+        ValueError: a step is not an (xfer, location) pair of ints, or is NO-OP.
+        ReplayMismatch: a step is invalid on the replayed graph, the episode
+            ends before the last step, or the replay ends at another runtime.
+    """
+    checked = []
+    for position, step in enumerate(steps):
+        try:
+            xfer, location = step
+        except (TypeError, ValueError):
+            raise ValueError(f"replay_steps: steps[{position}] must be an (xfer, location) pair, got {step!r}") from None
+        if any(isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, np.integer)) for item in (xfer, location)):
+            raise ValueError(f"replay_steps: steps[{position}] must hold two ints, got {step!r}")
+        if int(xfer) == env.num_xfers:
+            raise ValueError(f"replay_steps: steps[{position}] is NO-OP (xfer {env.num_xfers}); only applied rewrites are replayed")
+        checked.append((int(xfer), int(location)))
+    _, info = env.reset()
+    applied, names, total, ended = [], [], 0.0, False
+    for position, (xfer, location) in enumerate(checked):
+        if ended:
+            raise ReplayMismatch(f"replay_steps: the replayed episode ended after step {position} of {len(checked)}; "
+                                 "the recorded episode went on, so the environment is not deterministic "
+                                 "(or not configured like the one that recorded the steps)")
+        _, reward, terminated, truncated, info = env.step((xfer, location))
+        if info["invalid"]:
+            raise ReplayMismatch(f"replay_steps: step {position} ({xfer}, {location}) is invalid on the replayed graph, but it "
+                                 "was applied when recorded; the environment is not deterministic (or not configured like "
+                                 "the one that recorded the steps)")
+        total += reward
+        applied.append(xfer)
+        names.append(info["applied_xfer"])
+        ended = terminated or truncated
+    runtime = float(info["runtime_ms"])
+    if not math.isclose(runtime, expected_runtime_ms, rel_tol=relative_tolerance, abs_tol=0.0):
+        raise ReplayMismatch(f"replay_steps: replaying {len(checked)} recorded rewrites reached {runtime!r} ms, but "
+                             f"{expected_runtime_ms!r} ms was recorded (relative tolerance {relative_tolerance:g}); the "
+                             "environment is not deterministic (or not configured like the one that recorded the steps)")
+    return EpisodeResult(env.current_graph, applied, names, list(checked), total, runtime, len(checked))

@@ -1,45 +1,107 @@
 """Trainer: the update loop of a learning agent, with logs and checkpoints.
 
-Classes in this file:
+Classes and functions in this file:
+  BestTrainingPrefix: the cheapest graph training reached in the real
+    environment: its runtime and the (xfer, location) rewrites that build it
+    from the initial graph (a prefix of one episode's rewrites).
+  keep_best_prefix: the cheaper of a BestTrainingPrefix and the best
+    prefixes of newly finished episodes.
   TrainingSummary: what a finished training run reports.
   Trainer: alternates rollouts (from an execution) and agent updates until a
     budget of environment steps is spent. Each update appends a row to
     metrics.csv and writes TensorBoard scalars; every `checkpoint_every`
-    updates it writes a checkpoint: the agent's variables, the execution's
-    episodes in progress, the buffer's shuffling state and the counters,
-    then (last, atomically) checkpoints/latest.json pointing at them. A run
-    resumed from latest.json continues exactly where it was taken, so a
-    seeded run that is interrupted and resumed ends like an uninterrupted
-    one (within float tolerance).
+    updates it writes a checkpoint (rlgraph_xflow.core.checkpoint): the
+    agent's variables, the execution's episodes in progress, the buffer's
+    shuffling state, the best training prefix and the counters, then (last,
+    atomically) checkpoints/latest.json pointing at them. A run resumed from
+    latest.json continues exactly where it was taken, so a seeded run that
+    is interrupted and resumed ends like an uninterrupted one (within float
+    tolerance; the best training prefix exactly).
 """
 from __future__ import annotations
 
-import base64
 import dataclasses
-import json
 import math
 import os
 import sys
-import tempfile
 import time
-from typing import Optional
+from typing import Iterable, Optional
 
 import numpy as np
 
 from rlgraph_xflow.components.memories import RolloutBuffer
+from rlgraph_xflow.core import checkpoint
 from rlgraph_xflow.reporting.metrics_log import MetricsLog
 
 METRIC_FIELDS = [
     "update", "env_steps", "wall_seconds", "episodes", "episode_reward", "episode_final_cost_ms", "total_loss",
     "policy_loss", "value_loss", "xfer_entropy", "location_entropy", "approximate_kl", "gradient_norm",
 ]
-LATEST = "latest.json"
 _SCALAR_METADATA = None
 
 
 @dataclasses.dataclass
+class BestTrainingPrefix:
+    """The cheapest graph reached in the real environment during training.
+
+    Attributes:
+        runtime_ms: its estimated runtime, as the environment reported it.
+        steps: the (xfer, location) rewrites that build it from the initial
+            graph (empty when the cheapest graph of the episodes that applied
+            rewrites was the initial one).
+    """
+
+    runtime_ms: float
+    steps: list
+
+    def to_state(self) -> dict:
+        """JSON-compatible form (checkpoints)."""
+        return {"runtime_ms": self.runtime_ms, "steps": [[int(xfer), int(location)] for xfer, location in self.steps]}
+
+    @classmethod
+    def from_state(cls, state: Optional[dict]) -> Optional["BestTrainingPrefix"]:
+        """The inverse of to_state; None stays None (no episode applied a rewrite yet).
+
+        Raises:
+            ValueError: state is not what to_state writes.
+        """
+        if state is None:
+            return None
+        if not isinstance(state, dict) or set(state) != {"runtime_ms", "steps"}:
+            raise ValueError("best training prefix: expected {'runtime_ms': float, 'steps': [[xfer, location], ...]}, "
+                             f"got {state!r:.200}")
+        return cls(float(state["runtime_ms"]), [(int(xfer), int(location)) for xfer, location in state["steps"]])
+
+
+def keep_best_prefix(best: Optional[BestTrainingPrefix], episodes: Iterable) -> Optional[BestTrainingPrefix]:
+    """The cheapest of `best` and the best prefixes of finished `episodes`.
+
+    Args:
+        best: the best prefix so far, or None.
+        episodes: EpisodeRecords (rlgraph_xflow.execution.local), in the
+            order they finished. Episodes that applied no rewrite are
+            skipped: their only graph is the initial one.
+
+    Returns:
+        The new best; on a tie the earlier one stays, so the result does not
+        depend on anything but the order episodes finished in.
+    """
+    for episode in episodes:
+        if not episode.applied_steps:
+            continue
+        if best is None or episode.best_runtime_ms < best.runtime_ms:
+            best = BestTrainingPrefix(float(episode.best_runtime_ms), list(episode.applied_steps[:episode.best_prefix_length]))
+    return best
+
+
+@dataclasses.dataclass
 class TrainingSummary:
-    """What training reports; `extra_result` goes into result.json as is."""
+    """What training reports; `extra_result` goes into result.json as is.
+
+    best_training_prefix: the cheapest graph training's real-environment
+    episodes reached (None when none applied a rewrite); run_agent exports
+    it when it beats the greedy policy's graph.
+    """
 
     updates: int
     env_steps: int
@@ -47,52 +109,7 @@ class TrainingSummary:
     episodes: int
     last_applied_per_episode: list
     extra_result: dict = dataclasses.field(default_factory=dict)
-
-
-def write_json_atomically(path: str, document: dict) -> None:
-    """Writes JSON to a temporary file in the same folder, syncs it, renames it over `path`."""
-    descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
-    with os.fdopen(descriptor, "w") as stream:
-        json.dump(document, stream)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
-
-
-def write_latest_pointer(checkpoint_dir: str, agent_file: str, state_file: str, update: int) -> None:
-    """Points latest.json at a checkpoint's files; written last, so a crash keeps the previous pointer."""
-    write_json_atomically(os.path.join(checkpoint_dir, LATEST),
-                          {"agent": os.path.basename(agent_file), "state": os.path.basename(state_file), "update": update})
-
-
-def read_latest_pointer(checkpoint_dir: str):
-    """latest.json's content, or None when no checkpoint was written."""
-    latest = os.path.join(checkpoint_dir, LATEST)
-    if not os.path.isfile(latest):
-        return None
-    with open(latest) as stream:
-        return json.load(stream)
-
-
-def _encode_bytes(value):
-    """JSON-safe copy of a state tree (graph bytes become base64 strings)."""
-    if isinstance(value, bytes):
-        return {"__bytes__": base64.b64encode(value).decode()}
-    if isinstance(value, dict):
-        return {key: _encode_bytes(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_encode_bytes(item) for item in value]
-    return value
-
-
-def _decode_bytes(value):
-    if isinstance(value, dict):
-        if set(value) == {"__bytes__"}:
-            return base64.b64decode(value["__bytes__"])
-        return {key: _decode_bytes(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_decode_bytes(item) for item in value]
-    return value
+    best_training_prefix: Optional[BestTrainingPrefix] = None
 
 
 class Trainer:
@@ -125,6 +142,7 @@ class Trainer:
         self.wall_seconds = 0.0
         self.episodes = 0
         self.recent_applied: list = []
+        self.best_training_prefix: Optional[BestTrainingPrefix] = None
 
     @property
     def steps_per_update(self) -> int:
@@ -137,30 +155,24 @@ class Trainer:
     # Checkpoints ---------------------------------------------------------------
     def save_checkpoint(self) -> str:
         """Writes the agent and the loop state, then points latest.json at them."""
-        name = f"update-{self.update:06d}"
-        agent_path = self.agent.save(os.path.join(self.checkpoint_dir, f"{name}.npz"))
         state = {
             "update": self.update, "env_steps": self.env_steps, "wall_seconds": self.wall_seconds,
             "episodes": self.episodes, "recent_applied": self.recent_applied,
+            "best_training_prefix": self.best_training_prefix.to_state() if self.best_training_prefix else None,
             "execution": self.execution.get_state(),
             "buffer_rng": self.buffer.rng.bit_generator.state,
         }
-        state_path = os.path.join(self.checkpoint_dir, f"{name}.json")
-        write_json_atomically(state_path, _encode_bytes(state))
-        write_latest_pointer(self.checkpoint_dir, agent_path, state_path, self.update)
-        return state_path
+        return checkpoint.save_training_checkpoint(self.checkpoint_dir, f"update-{self.update:06d}", self.agent, state, self.update)
 
     def restore_checkpoint(self) -> bool:
         """Restores the latest checkpoint; returns False when there is none."""
-        pointer = read_latest_pointer(self.checkpoint_dir)
-        if pointer is None:
+        state = checkpoint.restore_training_checkpoint(self.checkpoint_dir, self.agent)
+        if state is None:
             return False
-        self.agent.restore(os.path.join(self.checkpoint_dir, pointer["agent"]))
-        with open(os.path.join(self.checkpoint_dir, pointer["state"])) as stream:
-            state = _decode_bytes(json.load(stream))
         self.update, self.env_steps = int(state["update"]), int(state["env_steps"])
         self.wall_seconds, self.episodes = float(state["wall_seconds"]), int(state["episodes"])
         self.recent_applied = state["recent_applied"]
+        self.best_training_prefix = BestTrainingPrefix.from_state(state["best_training_prefix"])
         self.execution.set_state(state["execution"])
         self.buffer.rng.bit_generator.state = state["buffer_rng"]
         return True
@@ -200,6 +212,7 @@ class Trainer:
             self.wall_seconds += time.perf_counter() - started
             self.episodes += len(finished)
             self.recent_applied = (self.recent_applied + [episode.applied_xfers for episode in finished])[-self.keep_episodes:]
+            self.best_training_prefix = keep_best_prefix(self.best_training_prefix, finished)
             row = {
                 "update": self.update, "env_steps": self.env_steps, "wall_seconds": round(self.wall_seconds, 6),
                 "episodes": len(finished),
@@ -220,7 +233,8 @@ class Trainer:
         writer.flush()
         if self.progress and sys.stderr.isatty():
             sys.stderr.write("\n")
-        return TrainingSummary(self.update, self.env_steps, self.wall_seconds, self.episodes, self.recent_applied)
+        return TrainingSummary(self.update, self.env_steps, self.wall_seconds, self.episodes, self.recent_applied,
+                               best_training_prefix=self.best_training_prefix)
 
     def _show_progress(self, row: dict) -> None:
         if not self.progress:

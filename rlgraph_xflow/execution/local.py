@@ -1,29 +1,158 @@
 """LocalExecution: rollouts from a batched environment in this process.
 
-Classes in this file:
-  EpisodeRecord: what one finished episode achieved.
-  LocalExecution: steps `num_envs` environments with an agent's actions,
-    fills a rollout buffer, and reports finished episodes. Its state (the
-    episodes in progress) can be saved and restored, so a resumed run
+Classes and functions in this file:
+  EpisodeRecord: what one finished episode achieved: reward, length, final
+    runtime, the (xfer, location) rewrites it applied, and its best prefix
+    (the lowest runtime among its graphs, the initial one included, and how
+    many of its rewrites reach it).
+  EpisodeProgress: the record of an episode in progress, step by step.
+  RandomTransition: one step of every environment under the random agent,
+    with the ended episodes' last observations (what the world model learns
+    from).
+  random_valid_actions: the random agent: per environment, a uniform choice
+    among the valid (xfer, location) pairs and NO-OP.
+  LocalExecution: steps `num_envs` environments with an agent's actions
+    (collect, filling a rollout buffer) or the random agent's
+    (collect_random_transitions), and reports finished episodes. Its state
+    (the episodes in progress) can be saved and restored, so a resumed run
     continues exactly where the checkpoint was taken. Registered as
     execution type "local" (the default; no server, nothing to start).
+
+Why an episode's best prefix is a prefix of its applied rewrites: an invalid
+action and NO-OP leave the graph as it is, so the graph after any step of
+an episode is the initial graph with the rewrites applied so far.
 """
 from __future__ import annotations
 
 import dataclasses
-
 import numpy as np
 
+from rlgraph_xflow.env.observation import LOCATION_MASKS
 from rlgraph_xflow.env.vector_env import BatchedXflowEnv
 from rlgraph_xflow.execution import EXECUTIONS
 
 
 @dataclasses.dataclass
 class EpisodeRecord:
+    """One finished episode.
+
+    Attributes:
+        reward: the summed reward.
+        length: environment steps, NO-OP and invalid actions included.
+        final_runtime_ms: the runtime of the graph the episode ended with.
+        applied_xfers: the xfer id of every applied rewrite, in order.
+        applied_steps: the (xfer, location) of every applied rewrite, in
+            order: replaying them from the initial graph rebuilds the episode.
+        best_runtime_ms: the lowest runtime among the episode's graphs (the
+            initial graph and the graph after each applied rewrite).
+        best_prefix_length: how many of applied_steps reach it (0: the
+            initial graph; the first such prefix when several tie).
+    """
+
     reward: float
     length: int
     final_runtime_ms: float
     applied_xfers: list
+    applied_steps: list
+    best_runtime_ms: float
+    best_prefix_length: int
+
+
+class EpisodeProgress:
+    """An episode in progress; `record` turns it into an EpisodeRecord when it ends.
+
+    Args:
+        initial_runtime_ms: the runtime of the episode's first graph.
+        num_xfers: N, the NO-OP id.
+    """
+
+    def __init__(self, initial_runtime_ms: float, num_xfers: int):
+        self.num_xfers = num_xfers
+        self.reward = 0.0
+        self.length = 0
+        self.applied_xfers: list = []
+        self.applied_steps: list = []
+        self.best_runtime_ms = float(initial_runtime_ms)
+        self.best_prefix_length = 0
+
+    def add_step(self, xfer: int, location: int, reward: float, info: dict) -> None:
+        """Adds one step: its action, its reward and the environment's info (its "invalid" and "runtime_ms")."""
+        self.reward += float(reward)
+        self.length += 1
+        if int(xfer) >= self.num_xfers or info["invalid"]:
+            return  # NO-OP or an invalid action: the graph did not change
+        self.applied_xfers.append(int(xfer))
+        self.applied_steps.append((int(xfer), int(location)))
+        # Strictly lower: of equally cheap graphs the shortest prefix is kept.
+        if info["runtime_ms"] < self.best_runtime_ms:
+            self.best_runtime_ms = float(info["runtime_ms"])
+            self.best_prefix_length = len(self.applied_steps)
+
+    def record(self, final_runtime_ms: float) -> EpisodeRecord:
+        return EpisodeRecord(float(self.reward), int(self.length), float(final_runtime_ms), list(self.applied_xfers),
+                             list(self.applied_steps), self.best_runtime_ms, self.best_prefix_length)
+
+    def get_state(self) -> dict:
+        return {"reward": self.reward, "length": self.length, "applied_xfers": list(self.applied_xfers),
+                "applied_steps": [list(step) for step in self.applied_steps], "best_runtime_ms": self.best_runtime_ms,
+                "best_prefix_length": self.best_prefix_length}
+
+    @classmethod
+    def from_state(cls, state: dict, num_xfers: int) -> "EpisodeProgress":
+        progress = cls(state["best_runtime_ms"], num_xfers)
+        progress.reward, progress.length = float(state["reward"]), int(state["length"])
+        progress.applied_xfers = [int(xfer) for xfer in state["applied_xfers"]]
+        progress.applied_steps = [(int(xfer), int(location)) for xfer, location in state["applied_steps"]]
+        progress.best_prefix_length = int(state["best_prefix_length"])
+        return progress
+
+
+@dataclasses.dataclass
+class RandomTransition:
+    """One step of every environment under the random agent.
+
+    Attributes:
+        actions: [B, 2] (xfer, location) per environment.
+        rewards: [B].
+        dones: [B] terminated or truncated.
+        infos: B step infos (runtime_ms, invalid, ...; for an ended episode,
+            those of its last step).
+        observation: the batched observation after the step; an ended
+            environment's row is the next episode's first observation.
+        final_observations: environment index -> the last observation of the
+            episode that ended there (the state its last action led to).
+        finished: environment index -> the EpisodeRecord of that episode.
+    """
+
+    actions: np.ndarray
+    rewards: np.ndarray
+    dones: np.ndarray
+    infos: list
+    observation: dict
+    final_observations: dict
+    finished: dict
+
+
+def random_valid_actions(location_masks, rng: np.random.Generator, num_xfers: int) -> np.ndarray:
+    """The random agent's actions for a batch: per row, uniform among the valid (xfer, location) pairs and NO-OP.
+
+    Args:
+        location_masks: [B, N, L] booleans (an observation's location_masks).
+        rng: the random agent's generator (one integer drawn per row, in row order).
+        num_xfers: N, the NO-OP id.
+
+    Returns:
+        [B, 2] int64 actions.
+    """
+    masks = np.asarray(location_masks)
+    if masks.ndim != 3 or masks.shape[1] != num_xfers:
+        raise ValueError(f"random_valid_actions: expected location masks of shape [B, {num_xfers}, L], got {masks.shape}")
+    actions = np.zeros((masks.shape[0], 2), np.int64)
+    for index in range(masks.shape[0]):
+        valid = np.argwhere(masks[index])
+        pick = rng.integers(len(valid) + 1)
+        actions[index] = valid[pick] if pick < len(valid) else (num_xfers, 0)
+    return actions
 
 
 @EXECUTIONS.register("local")
@@ -39,9 +168,8 @@ class LocalExecution:
         self.env = BatchedXflowEnv.from_spec(num_envs, **env_spec)
         self.num_envs = num_envs
         self.observation = None
-        self._episode_rewards = np.zeros(num_envs)
-        self._episode_lengths = np.zeros(num_envs, np.int64)
-        self._episode_xfers = [[] for _ in range(num_envs)]
+        self._initial_runtimes: list = []
+        self._episodes: list = []
 
     @property
     def sample_env(self):
@@ -49,10 +177,26 @@ class LocalExecution:
         return self.env.envs[0]
 
     def reset(self) -> None:
-        self.observation, _ = self.env.reset()
-        self._episode_rewards[:] = 0
-        self._episode_lengths[:] = 0
-        self._episode_xfers = [[] for _ in range(self.num_envs)]
+        """Starts a new episode in every environment."""
+        self.observation, infos = self.env.reset()
+        # Every later episode of an environment starts at the same graph, so
+        # its first runtime is known from here on.
+        self._initial_runtimes = [float(info["runtime_ms"]) for info in infos]
+        self._episodes = [EpisodeProgress(runtime, self.env.num_xfers) for runtime in self._initial_runtimes]
+
+    def _step(self, actions: np.ndarray, keep_final_observations: bool):
+        """The batched environment's step (the Ray execution's workers send final observations only when asked)."""
+        return self.env.step(actions)
+
+    def _record_step(self, xfers, locations, rewards, dones, infos) -> dict:
+        """Adds one step to every episode in progress; returns index -> EpisodeRecord of the episodes that ended."""
+        finished = {}
+        for index, info in enumerate(infos):
+            self._episodes[index].add_step(xfers[index], locations[index], rewards[index], info)
+            if dones[index]:
+                finished[index] = self._episodes[index].record(info["runtime_ms"])
+                self._episodes[index] = EpisodeProgress(self._initial_runtimes[index], self.env.num_xfers)
+        return finished
 
     def collect(self, agent, buffer) -> list[EpisodeRecord]:
         """Fills `buffer` with agent.rollout_steps steps of every environment.
@@ -68,36 +212,57 @@ class LocalExecution:
             actions = agent.act(self.observation)
             stacked = np.stack([actions["xfers"], actions["locations"]], axis=1).astype(np.int64)
             singles = self.env.observations
-            observation, rewards, terminated, truncated, infos = self.env.step(stacked)
+            observation, rewards, terminated, truncated, infos = self._step(stacked, keep_final_observations=False)
             dones = terminated | truncated
             buffer.add(singles, actions["xfers"], actions["locations"], rewards, dones, actions["values"], actions["log_probs"])
-            self._episode_rewards += rewards
-            self._episode_lengths += 1
-            for index, info in enumerate(infos):
-                if actions["xfers"][index] < self.env.num_xfers and not info["invalid"]:
-                    self._episode_xfers[index].append(int(actions["xfers"][index]))
-                if dones[index]:
-                    finished.append(EpisodeRecord(float(self._episode_rewards[index]), int(self._episode_lengths[index]),
-                                                  float(info["runtime_ms"]), self._episode_xfers[index]))
-                    self._episode_rewards[index] = 0
-                    self._episode_lengths[index] = 0
-                    self._episode_xfers[index] = []
+            finished.extend(self._record_step(stacked[:, 0], stacked[:, 1], rewards, dones, infos).values())
             self.observation = observation
         return finished
+
+    def collect_random_transitions(self, steps_per_env: int, rng: np.random.Generator) -> list[RandomTransition]:
+        """Steps every environment `steps_per_env` times with the random agent (random_valid_actions).
+
+        The actions are drawn here, from `rng`, in environment order, so the
+        same generator state gives the same transitions whatever steps the
+        environments (in this process or on Ray workers). Episodes in
+        progress carry over from one call to the next.
+
+        Args:
+            steps_per_env: steps of every environment (>= 1).
+            rng: the random agent's generator (advanced by this call).
+
+        Returns:
+            One RandomTransition per step.
+        """
+        if isinstance(steps_per_env, bool) or not isinstance(steps_per_env, (int, np.integer)) or steps_per_env < 1:
+            raise ValueError(f"collect_random_transitions: steps_per_env must be an int >= 1, got {steps_per_env!r}")
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError(f"collect_random_transitions: rng must be a numpy Generator, got {type(rng).__name__}")
+        if self.observation is None:
+            self.reset()
+        transitions = []
+        for _ in range(steps_per_env):
+            actions = random_valid_actions(self.observation[LOCATION_MASKS], rng, self.env.num_xfers)
+            observation, rewards, terminated, truncated, infos = self._step(actions, keep_final_observations=True)
+            dones = terminated | truncated
+            finished = self._record_step(actions[:, 0], actions[:, 1], rewards, dones, infos)
+            final_observations = {index: infos[index]["final_observation"] for index in finished}
+            infos = [{key: value for key, value in info.items() if key != "final_observation"} for info in infos]
+            transitions.append(RandomTransition(actions, rewards, dones, infos, observation, final_observations, finished))
+            self.observation = observation
+        return transitions
 
     def get_state(self) -> dict:
         return {
             "envs": self.env.get_state(),
-            "episode_rewards": self._episode_rewards.tolist(),
-            "episode_lengths": self._episode_lengths.tolist(),
-            "episode_xfers": [list(xfers) for xfers in self._episode_xfers],
+            "initial_runtimes": list(self._initial_runtimes),
+            "episodes": [episode.get_state() for episode in self._episodes],
         }
 
     def set_state(self, state: dict) -> None:
         self.observation = self.env.set_state(state["envs"])
-        self._episode_rewards = np.asarray(state["episode_rewards"], np.float64)
-        self._episode_lengths = np.asarray(state["episode_lengths"], np.int64)
-        self._episode_xfers = [list(xfers) for xfers in state["episode_xfers"]]
+        self._initial_runtimes = [float(runtime) for runtime in state["initial_runtimes"]]
+        self._episodes = [EpisodeProgress.from_state(episode, self.env.num_xfers) for episode in state["episodes"]]
 
     def close(self) -> None:
         """Nothing to release in-process (Ray execution shuts its cluster down here)."""

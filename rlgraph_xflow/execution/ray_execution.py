@@ -14,7 +14,9 @@ Classes and functions in this file:
     worker that dies: a new actor restores the anchor and replays the
     logged actions, so the step that failed is re-run and no step is lost.
   RayExecution: LocalExecution's interface and bookkeeping over
-    RemoteBatchedEnv. Registered as execution type "ray".
+    RemoteBatchedEnv (collect for an agent's rollouts,
+    collect_random_transitions for the world model's random-agent data).
+    Registered as execution type "ray".
 
 Design: the policy stays in the learner. Each step the learner calls
 `agent.act` on the batched observation of all environments, sends each
@@ -22,7 +24,11 @@ worker its slice of the actions, and batches the observations the workers
 return. PPO therefore stays exactly on-policy, and since the environments
 are deterministic and the actions come from the learner's seeded sampler,
 a run with Ray workers collects the same steps as a local run with the same
-seed and `num_envs`, whatever `num_workers` is.
+seed and `num_envs`, whatever `num_workers` is. The random agent of
+collect_random_transitions acts in the learner too (one generator, drawn in
+environment order), so its transitions are the same as a local run's as well;
+only then do the workers send back an ended episode's last observation
+(which the world model learns from), since PPO does not use it.
 
 Fault tolerance: at the start of each rollout the learner asks every worker
 for its environments' states (graph bytes and step counts). When a call to
@@ -142,9 +148,10 @@ class EnvWorker:
     def process_id(self) -> int:
         return os.getpid()
 
-    def reset(self) -> list:
-        self.env.reset()
-        return self.env.observations
+    def reset(self) -> tuple:
+        """(observations, infos) of a new episode in every environment."""
+        _, infos = self.env.reset()
+        return self.env.observations, infos
 
     def get_state(self) -> list:
         return self.env.get_state()
@@ -153,15 +160,19 @@ class EnvWorker:
         self.env.set_state(states)
         return self.env.observations
 
-    def step(self, actions: np.ndarray) -> tuple:
-        """One step of every environment: (observations, rewards, terminated, truncated, infos)."""
+    def step(self, actions: np.ndarray, keep_final_observations: bool = False) -> tuple:
+        """One step of every environment: (observations, rewards, terminated, truncated, infos).
+
+        An ended episode's last observation (info["final_observation"]) is
+        sent only when asked for: PPO does not use it, and leaving it out
+        halves what a finishing step sends back.
+        """
         _, rewards, terminated, truncated, infos = self.env.step(actions)
-        # The ended episode's last observation is not used by the learner;
-        # leaving it out halves what a finishing step sends back.
-        infos = [{key: value for key, value in info.items() if key != "final_observation"} for info in infos]
+        if not keep_final_observations:
+            infos = [{key: value for key, value in info.items() if key != "final_observation"} for info in infos]
         return self.env.observations, rewards, terminated, truncated, infos
 
-    def replay(self, anchor_states: Optional[list], action_log: Sequence[np.ndarray]) -> tuple:
+    def replay(self, anchor_states: Optional[list], action_log: Sequence[np.ndarray], keep_final_observations: bool = False) -> tuple:
         """Restores an anchor (None: a fresh reset), then steps `action_log`.
 
         Returns:
@@ -169,10 +180,10 @@ class EnvWorker:
             result as `step` returns it, or the anchor's observations when
             the log is empty).
         """
-        observations = self.reset() if anchor_states is None else self.set_state(anchor_states)
+        observations = self.reset()[0] if anchor_states is None else self.set_state(anchor_states)
         rewards, dones, last = [], [], observations
         for actions in action_log:
-            last = self.step(actions)
+            last = self.step(actions, keep_final_observations)
             rewards.append(last[1])
             dones.append(last[2] | last[3])
         return np.asarray(rewards), np.asarray(dones), last
@@ -250,19 +261,25 @@ class RemoteBatchedEnv:
                     results.append(ray.get(future))
                     break
                 except ray.exceptions.RayActorError:
-                    replayed = self._replace(index)
                     if method == "step":
                         # The failed step's actions were logged before the call,
                         # so the replay's last step is that step.
-                        results.append(replayed)
+                        _, keep_final_observations = arguments_per_worker[index]
+                        results.append(self._replace(index, keep_final_observations))
                         break
+                    self._replace(index)
                     future = getattr(self.workers[index], method).remote(*arguments_per_worker[index])
                 except ray.exceptions.RayTaskError as error:
                     raise _cause(error) from None
         return results
 
-    def _replace(self, index: int):
-        """Starts a new actor for worker `index` and brings it to where the dead one was."""
+    def _replace(self, index: int, keep_final_observations: bool = False):
+        """Starts a new actor for worker `index` and brings it to where the dead one was.
+
+        Returns:
+            The replay's last step as EnvWorker.step returns it (with final
+            observations when `keep_final_observations`).
+        """
         import ray
 
         if self.replacements >= self.max_replacements:
@@ -277,9 +294,9 @@ class RemoteBatchedEnv:
         self._wait_until_started([index])
         log = self._action_logs[index]
         try:
-            rewards, dones, last = ray.get(self.workers[index].replay.remote(self._anchors[index], log))
+            rewards, dones, last = ray.get(self.workers[index].replay.remote(self._anchors[index], log, keep_final_observations))
         except ray.exceptions.RayActorError:
-            return self._replace(index)
+            return self._replace(index, keep_final_observations)
         except ray.exceptions.RayTaskError as error:
             raise _cause(error) from None
         recorded = len(self._reward_logs[index])
@@ -304,8 +321,8 @@ class RemoteBatchedEnv:
     def reset(self):
         self._anchor(None)
         per_worker = self._gather("reset", [() for _ in self.workers])
-        self.observations = [observation for observations in per_worker for observation in observations]
-        return batch_observations(self.observations), [{} for _ in self.observations]
+        self.observations = [observation for observations, _ in per_worker for observation in observations]
+        return batch_observations(self.observations), [info for _, infos in per_worker for info in infos]
 
     def start_rollout(self) -> None:
         """Anchors replays at the workers' current states (bounds a replay to one rollout)."""
@@ -323,14 +340,16 @@ class RemoteBatchedEnv:
         self.observations = [observation for observations in per_worker for observation in observations]
         return batch_observations(self.observations)
 
-    def step(self, actions):
+    def step(self, actions, keep_final_observations: bool = False):
+        """BatchedXflowEnv.step over the workers; an ended episode's info has its
+        "final_observation" only when `keep_final_observations`."""
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs, 2) or not np.issubdtype(actions.dtype, np.integer):
             raise ValueError(f"actions must be integers of shape ({self.num_envs}, 2), got {actions.dtype} {actions.shape}")
         per_worker_actions = self._split(actions)
         for index, worker_actions in enumerate(per_worker_actions):
             self._action_logs[index].append(worker_actions)
-        results = self._gather("step", [(worker_actions,) for worker_actions in per_worker_actions])
+        results = self._gather("step", [(worker_actions, keep_final_observations) for worker_actions in per_worker_actions])
         for index, (_, rewards, terminated, truncated, _) in enumerate(results):
             self._reward_logs[index].append(np.asarray(rewards))
             self._done_logs[index].append(np.asarray(terminated) | np.asarray(truncated))
@@ -420,9 +439,8 @@ class RayExecution(LocalExecution):
         self.num_envs = num_envs
         self.num_workers = num_workers
         self.observation = None
-        self._episode_rewards = np.zeros(num_envs)
-        self._episode_lengths = np.zeros(num_envs, np.int64)
-        self._episode_xfers = [[] for _ in range(num_envs)]
+        self._initial_runtimes: list = []
+        self._episodes: list = []
         local_cpus = max(os.cpu_count() or 1, int(np.ceil(num_workers * worker_cpus)))
         self.session = RaySession(address, num_cpus=local_cpus, key_path=key_path)
         try:
@@ -451,6 +469,17 @@ class RayExecution(LocalExecution):
             self.reset()
         self.env.start_rollout()
         return super().collect(agent, buffer)
+
+    def collect_random_transitions(self, steps_per_env: int, rng: np.random.Generator) -> list:
+        """As LocalExecution.collect_random_transitions (the same transitions for the same `rng` state);
+        a worker that dies is replaced and its part re-run."""
+        if self.observation is None:
+            self.reset()
+        self.env.start_rollout()
+        return super().collect_random_transitions(steps_per_env, rng)
+
+    def _step(self, actions: np.ndarray, keep_final_observations: bool):
+        return self.env.step(actions, keep_final_observations=keep_final_observations)
 
     def close(self) -> None:
         """Stops the workers, then the local Ray this execution started; idempotent."""

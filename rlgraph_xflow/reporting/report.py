@@ -39,8 +39,12 @@ XFER_HEATMAP_FILE = "xfer_heatmap.png"
 
 _NUMBER_KEYS = (
     "initial_cost_ms", "final_cost_ms", "cost_reduction", "max_abs_diff", "ort_latency_ms_original",
-    "ort_latency_ms_optimized", "env_steps", "train_seconds", "search_seconds",
+    "ort_latency_ms_optimized", "env_steps", "train_seconds", "search_seconds", "greedy_policy_cost_ms",
+    "best_training_cost_ms",
 )
+# result_source -> what report.md calls the exported graph (an agent run's result.json).
+_RESULT_SOURCES = {"greedy_policy": "the greedy policy's graph",
+                   "best_training_episode": "the best graph of a training episode (replayed from its steps)"}
 _TEXT_KEYS = ("model", "agent", "search")
 _NOT_RECORDED = "not recorded"
 
@@ -62,6 +66,9 @@ def _check_result(result: Mapping[str, object]) -> None:
         value = result.get(key)
         if value is not None and not isinstance(value, str):
             raise ReportError(f"result['{key}']: expected a string, found {type(value).__name__} {value!r}")
+    source = result.get("result_source")
+    if source is not None and source not in _RESULT_SOURCES:
+        raise ReportError(f"result['result_source']: expected one of {sorted(_RESULT_SOURCES)}, found {source!r}")
     verified = result.get("verified")
     if verified is not None and not isinstance(verified, (bool, np.bool_)):
         raise ReportError(f"result['verified']: expected true or false, found {type(verified).__name__} {verified!r}")
@@ -155,6 +162,17 @@ def _result_table(result: Mapping[str, object]) -> list[str]:
     return ["| Quantity | Value |", "| --- | --- |"] + [f"| {name} | {_escape_cell(str(value))} |" for name, value in rows]
 
 
+def _exported_graph_line(result: Mapping[str, object]) -> list[str]:
+    """One line: which graph an agent run exported, and both candidates' costs (nothing for a search's result)."""
+    source = result.get("result_source")
+    if source is None:
+        return []
+    training = result.get("best_training_cost_ms")
+    training_text = _format_number(training, "ms") if training is not None else "none (no training episode applied a rewrite)"
+    return ["", f"Exported: {_RESULT_SOURCES[source]}. Greedy policy: {_format_number(result.get('greedy_policy_cost_ms'), 'ms')}; "
+                f"best training episode: {training_text}."]
+
+
 def _applied_sequence(result: Mapping[str, object]) -> list[str]:
     applied = result.get("applied")
     if applied is None:
@@ -211,6 +229,9 @@ def write_report(
             ("episode_final_cost_ms"); other columns are ignored.
         result: the content of result.json; "initial_cost_ms" is required,
             every other key is shown when present ("not recorded" otherwise).
+            An agent run's "result_source" ("greedy_policy" or
+            "best_training_episode") adds one line naming the exported graph
+            with "greedy_policy_cost_ms" and "best_training_cost_ms".
         xfer_names: the name of every xfer in the library, by id.
         applied_per_episode: for each evaluation (or late training) episode,
             the ids of the xfers applied at each step; NO-OP excluded.
@@ -242,7 +263,7 @@ def write_report(
     run_dir.mkdir(parents=True, exist_ok=True)
 
     subtitle = result.get("model") or ""
-    lines = [f"# {title.strip()}", "", "## Result", ""] + _result_table(result)
+    lines = [f"# {title.strip()}", "", "## Result", ""] + _result_table(result) + _exported_graph_line(result)
     lines += ["", "## Applied xfers", ""] + _applied_sequence(result)
     lines += ["", "## Training curves", ""]
     reward_path, cost_path, heatmap_path = run_dir / REWARD_CURVE_FILE, run_dir / COST_CURVE_FILE, run_dir / XFER_HEATMAP_FILE

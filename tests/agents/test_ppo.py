@@ -72,7 +72,7 @@ class _Interrupted(Exception):
 def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(rules, tmp_path):
     graph = load(conv_bn_relu_chain(blocks=3))
     straight = _trainer(tmp_path / "straight", rules, 5, graph)
-    straight.run()
+    straight_summary = straight.run()
 
     interrupted = _trainer(tmp_path / "resumed", rules, 5, graph)
     original_update, calls = interrupted.agent.update, []
@@ -91,6 +91,9 @@ def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(rules, tmp_p
     resumed = _trainer(tmp_path / "resumed", rules, 5, graph)
     summary = resumed.run(resume=True)
     assert summary.updates == 5 and summary.env_steps == 80
+    # The best graph training reached is part of the checkpoint: the resumed run ends with exactly the same one.
+    assert straight_summary.best_training_prefix is not None and straight_summary.best_training_prefix.steps
+    assert summary.best_training_prefix == straight_summary.best_training_prefix
     expected, actual = straight.agent.executor.variable_values(), resumed.agent.executor.variable_values()
     assert expected.keys() == actual.keys()
     for name in expected:

@@ -74,7 +74,7 @@ def test_fingerprints_tell_graphs_apart_within_a_batch(setup):
 
 def test_the_world_model_learns_random_episodes(setup):
     agent, execution = setup
-    collector = RandomRolloutCollector(execution.env, agent.encode, seed=0)
+    collector = RandomRolloutCollector(execution, agent.encode, seed=0)
     episodes = collector.collect(6)
     assert episodes and all(len(episode.latents) == len(episode) + 1 for episode in episodes)
     batch = pad_episodes(episodes)
@@ -241,6 +241,9 @@ def test_trainer_counts_real_and_dream_steps_and_resumes_exactly(setup, tmp_path
     latest.write_text(json.dumps(pointer))
     resumed = _trainer(agent, execution, tmp_path).run(resume=True)
     assert resumed.env_steps == 12 and resumed.extra_result["dream_steps"] == 24
+    # The best real-episode graph (phase 1) is part of the dream-phase checkpoint.
+    assert summary.best_training_prefix is not None
+    assert resumed.best_training_prefix == summary.best_training_prefix
     for name, value in agent.executor.variable_values().items():
         np.testing.assert_allclose(value, finished[name], atol=1e-5, err_msg=name)
     assert len(read_metrics_csv(tmp_path / "metrics.csv")[1]) == 4
@@ -271,3 +274,5 @@ def test_bad_specs_and_inputs_are_refused(setup):
 
     with pytest.raises(ValueError, match="execution type 'local'"):
         agent.make_trainer(RemoteExecution(), "unused", {"total_env_steps": 4, "checkpoint_every": 1}, seed=0)
+    with pytest.raises(ValueError, match=r"expected an execution with collect_random_transitions .*got RemoteExecution"):
+        RandomRolloutCollector(RemoteExecution(), agent.encode)

@@ -79,6 +79,44 @@ def _kill(execution, worker):
     return kill
 
 
+def _assert_same_random_transitions_with_a_worker_killed_at_an_episode_end(local, remote):
+    """The random agent's transitions (the world model's data) on Ray equal the local ones for the same seed.
+
+    Worker 1 (environment 2) is killed just before a step that ends one of
+    its episodes, so the replacement's replay must send back that episode's
+    last observation too.
+    """
+    steps = 8
+    local_transitions = local.collect_random_transitions(steps, np.random.default_rng(5))
+    ending = next(step for step, transition in enumerate(local_transitions) if transition.dones[2])
+    original_step, calls = remote.env.step, []
+
+    def step_killing_worker_1(actions, keep_final_observations=False):
+        if len(calls) == ending:
+            _kill(remote, 1)()
+        calls.append(1)
+        return original_step(actions, keep_final_observations)
+
+    remote.env.step = step_killing_worker_1
+    try:
+        remote_transitions = remote.collect_random_transitions(steps, np.random.default_rng(5))
+    finally:
+        remote.env.step = original_step
+    assert len(remote_transitions) == steps and 2 in remote_transitions[ending].final_observations
+    for step, (got, want) in enumerate(zip(remote_transitions, local_transitions)):
+        np.testing.assert_array_equal(got.actions, want.actions, err_msg=f"step {step}")
+        np.testing.assert_array_equal(got.rewards, want.rewards)
+        np.testing.assert_array_equal(got.dones, want.dones)
+        np.testing.assert_array_equal(got.observation[GRAPH_TUPLE].nodes, want.observation[GRAPH_TUPLE].nodes)
+        np.testing.assert_array_equal(got.observation[LOCATION_MASKS], want.observation[LOCATION_MASKS])
+        assert got.finished == want.finished, f"step {step}"
+        assert sorted(got.final_observations) == sorted(want.final_observations)
+        for row, final in want.final_observations.items():
+            np.testing.assert_array_equal(got.final_observations[row][GRAPH_TUPLE].nodes, final[GRAPH_TUPLE].nodes)
+            np.testing.assert_array_equal(got.final_observations[row][XFER_MASK], final[XFER_MASK])
+            np.testing.assert_array_equal(got.final_observations[row][LOCATION_MASKS], final[LOCATION_MASKS])
+
+
 def test_a_killed_worker_is_replaced_and_no_collected_step_changes(ray_session):
     num_envs, rollout_steps = 3, 6
     local = LocalExecution(ENV_SPEC, num_envs)
@@ -97,6 +135,10 @@ def test_a_killed_worker_is_replaced_and_no_collected_step_changes(ray_session):
             _assert_same_buffers(remote_buffer, local_buffer)
             assert remote_finished == local_finished, f"rollout {rollout}"
         assert remote.replaced_workers == 2
+        # The episode records carry the applied (xfer, location) steps and the best prefix, equal to the local ones.
+        assert any(record.applied_steps for record in remote_finished)
+        _assert_same_random_transitions_with_a_worker_killed_at_an_episode_end(local, remote)
+        assert remote.replaced_workers == 3
         assert not set(remote.worker_process_ids()) & set(first_pids)
         # The state a checkpoint stores is the same as the local one, so a run
         # can resume on either execution.
@@ -153,3 +195,15 @@ def test_quickstart_on_two_ray_workers_writes_a_verified_run_and_nothing_under_h
     assert report["verified"] is True and report["env_steps"] == 8
     assert (tmp_path / "run" / "optimized.onnx").is_file() and (tmp_path / "run" / "report.md").is_file()
     assert list(home.iterdir()) == [], f"written under $HOME: {list(home.iterdir())}"
+
+
+def test_the_world_model_quickstart_runs_on_two_ray_workers(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "rlgraph_xflow.run", "configs/world_model_quickstart.yaml", "execution.type=ray",
+         "execution.num_workers=2", *BRIEF, "--out", str(tmp_path / "run")], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert report["verified"] is True and report["real_env_steps"] == 8 and report["world_model_metrics"]["held_out_steps"] > 0
+    assert report["final_cost_ms"] == min(cost for cost in (report["greedy_policy_cost_ms"], report["best_training_cost_ms"])
+                                          if cost is not None)
+    assert (tmp_path / "run" / "optimized.onnx").is_file() and (tmp_path / "run" / "report.md").is_file()

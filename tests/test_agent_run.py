@@ -1,0 +1,81 @@
+"""run_agent exports the cheaper of the greedy policy's graph and the best training graph, verified in onnxruntime."""
+import json
+import os
+
+import numpy as np
+import onnx
+import pytest
+
+from rlgraph_xflow.agent_run import BEST_TRAINING_EPISODE, GREEDY_POLICY, run_agent, select_exported_graph
+from rlgraph_xflow.config import load_config
+from rlgraph_xflow.env.xflow_env import XflowEnv
+from rlgraph_xflow.evaluation import ReplayMismatch, replay_steps
+from rlgraph_xflow.graphs import export, verify, zoo
+from rlgraph_xflow.training import BestTrainingPrefix
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The quickstart, shortened as tests/test_configs.py shortens it.
+BRIEF = ["training.total_env_steps=8", "training.checkpoint_every=1", "training.random_baseline_episodes=1",
+         "agent.num_envs=2", "agent.rollout_steps=4", "agent.epochs=1", "agent.minibatch_size=8", "env.max_steps=3"]
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("quickstart")
+    result = run_agent(load_config(os.path.join(ROOT, "configs", "quickstart.yaml"), BRIEF), str(run_dir))
+    return run_dir, result
+
+
+@pytest.fixture(scope="module")
+def env():
+    return XflowEnv(graph="squeezenet1_1", max_steps=3)
+
+
+def test_the_result_describes_the_cheaper_graph_and_it_verifies(quickstart, env):
+    run_dir, result = quickstart
+    assert json.loads((run_dir / "result.json").read_text()) == result
+    assert result["best_training_cost_ms"] is not None   # a training episode of this seeded run applied rewrites
+    assert result["final_cost_ms"] == min(result["greedy_policy_cost_ms"], result["best_training_cost_ms"])
+    expected_source = BEST_TRAINING_EPISODE if result["best_training_cost_ms"] < result["greedy_policy_cost_ms"] else GREEDY_POLICY
+    assert result["result_source"] == expected_source
+    assert result["cost_reduction"] == pytest.approx((result["initial_cost_ms"] - result["final_cost_ms"]) / result["initial_cost_ms"])
+    # The steps rebuild exactly the exported graph, whichever it was.
+    replayed = replay_steps(env, [tuple(step) for step in result["steps"]], result["final_cost_ms"])
+    assert replayed.applied_xfer_names == result["applied"]
+    # optimized.onnx is that graph and computes what the original model computes (checked again here, in onnxruntime).
+    assert result["verified"] is True and result["optimized_onnx"] == "optimized.onnx"
+    check = verify.verify(zoo.build("squeezenet1_1"), str(run_dir / "optimized.onnx"), runs=1, warmup=0, seed=5)
+    assert check.equal
+    assert export(replayed.final_graph).graph.node == onnx.load(str(run_dir / "optimized.onnx")).graph.node
+    costs = {"greedy_policy": result["greedy_policy_cost_ms"], "best_training_episode": result["best_training_cost_ms"]}
+    line = next(text for text in (run_dir / "report.md").read_text().splitlines() if text.startswith("Exported:"))
+    assert ("greedy policy's graph" if result["result_source"] == GREEDY_POLICY else "best graph of a training episode") in line
+    assert f"Greedy policy: {costs['greedy_policy']:.6g} ms; best training episode: {costs['best_training_episode']:.6g} ms." in line
+
+
+def _cheapest_single_rewrite(env):
+    """(runtime, (xfer, location)) of the rewrite that lowers the initial graph's runtime most."""
+    observation, info = env.reset()
+    initial, best = info["runtime_ms"], None
+    for xfer, location in np.argwhere(np.asarray(observation["location_masks"])):
+        env.reset()
+        runtime = env.step((int(xfer), int(location)))[4]["runtime_ms"]
+        if best is None or runtime < best[0]:
+            best = (runtime, (int(xfer), int(location)))
+    assert best[0] < initial
+    return initial, best
+
+
+def test_the_cheaper_candidate_is_exported_and_a_replay_mismatch_is_refused(env):
+    initial, (best_runtime, best_step) = _cheapest_single_rewrite(env)
+    unchanged = replay_steps(env, [], initial)   # a greedy policy that only chose NO-OP
+    improving = BestTrainingPrefix(best_runtime, [best_step])
+    exported, training, source = select_exported_graph(env, unchanged, improving)
+    assert source == BEST_TRAINING_EPISODE and exported is training
+    assert exported.final_runtime_ms == best_runtime and exported.applied_steps == [best_step]
+    # A greedy graph at least as cheap wins (ties go to the policy).
+    exported, training, source = select_exported_graph(env, training, BestTrainingPrefix(best_runtime, [best_step]))
+    assert source == GREEDY_POLICY and training.final_runtime_ms == best_runtime
+    assert select_exported_graph(env, unchanged, None) == (unchanged, None, GREEDY_POLICY)
+    with pytest.raises(ReplayMismatch, match="not deterministic"):
+        select_exported_graph(env, unchanged, BestTrainingPrefix(best_runtime * 0.5, [best_step]))

@@ -1,0 +1,87 @@
+"""replay_steps: rebuilds a recorded graph exactly, and refuses a replay that does not reach the recorded runtime."""
+import numpy as np
+import pytest
+
+from rlgraph_xflow.env.observation import LOCATION_MASKS
+from rlgraph_xflow.env.xflow_env import XflowEnv
+from rlgraph_xflow.evaluation import ReplayMismatch, replay_steps
+from rlgraph_xflow.execution.local import random_valid_actions
+from rlgraph_xflow.graphs import substitutions
+
+ENV_SPEC = {"graph": "squeezenet1_1", "max_steps": 4, "max_locations": 8}
+
+
+@pytest.fixture(scope="module")
+def env():
+    return XflowEnv(**ENV_SPEC)
+
+
+@pytest.fixture(scope="module")
+def recorded(env):
+    """Rewrites a seeded random walk applied (NO-OP excluded), the graph and runtime it reached, and the xfer names."""
+    rng = np.random.default_rng(3)
+    observation, _ = env.reset()
+    steps, names = [], []
+    while len(steps) < 3:
+        xfer, location = (int(value) for value in random_valid_actions(observation[LOCATION_MASKS][None], rng, env.num_xfers)[0])
+        if xfer == env.num_xfers:
+            continue
+        observation, _, _, _, info = env.step((xfer, location))
+        steps.append((xfer, location))
+        names.append(info["applied_xfer"])
+    return steps, env.current_graph.hash(), info["runtime_ms"], names
+
+
+def test_a_replay_rebuilds_the_recorded_graph(env, recorded):
+    steps, graph_hash, runtime, names = recorded
+    result = replay_steps(env, steps, runtime)
+    assert result.final_graph.hash() == graph_hash and result.final_runtime_ms == runtime
+    assert result.applied_steps == steps and result.applied_xfer_names == names and result.steps == 3
+    # The same graph as applying the rewrites with the engine directly (rlgraph_xflow.optimize.replay's path).
+    graph = env.initial_graph
+    for xfer, location in steps:
+        graph = substitutions.apply(graph, env.library, xfer, location, env.max_locations)
+    assert graph.hash() == graph_hash
+    initial = replay_steps(env, [], env.reset()[1]["runtime_ms"])
+    assert initial.final_graph.hash() == env.initial_graph.hash() and initial.applied_steps == []
+
+
+def test_a_replay_that_misses_the_recorded_runtime_is_an_error(env, recorded):
+    steps, _, runtime, _ = recorded
+    with pytest.raises(ReplayMismatch, match=r"reached .* ms, but .* ms was recorded .*the environment is not deterministic"):
+        replay_steps(env, steps, runtime * (1 + 1e-6))
+    with pytest.raises(ReplayMismatch, match="reached"):
+        replay_steps(env, steps[:2], runtime)
+
+
+def test_a_step_that_is_invalid_on_replay_is_an_error(env, recorded):
+    steps, _, runtime, _ = recorded
+    observation, _ = env.reset()
+    xfer, location = np.argwhere(~np.asarray(observation[LOCATION_MASKS]))[0]
+    with pytest.raises(ReplayMismatch, match=rf"step 0 \({xfer}, {location}\) is invalid on the replayed graph"):
+        replay_steps(env, [(int(xfer), int(location))] + steps, runtime)
+
+
+def test_an_episode_that_ends_before_the_last_step_is_an_error(recorded):
+    steps, _, runtime, _ = recorded
+    short = XflowEnv(**{**ENV_SPEC, "max_steps": 2})
+    with pytest.raises(ReplayMismatch, match="the replayed episode ended after step 2 of 3"):
+        replay_steps(short, steps, runtime)
+
+
+@pytest.mark.parametrize("bad_step, message", [
+    (("a", 1), r"steps\[1\] must hold two ints"),
+    ((1,), r"steps\[1\] must be an \(xfer, location\) pair"),
+    (None, r"steps\[1\] must be an \(xfer, location\) pair"),
+    ((True, 0), r"steps\[1\] must hold two ints"),
+])
+def test_malformed_steps_are_refused(env, recorded, bad_step, message):
+    steps, _, runtime, _ = recorded
+    with pytest.raises(ValueError, match=message):
+        replay_steps(env, [steps[0], bad_step], runtime)
+
+
+def test_no_op_is_not_a_rewrite(env, recorded):
+    steps, _, runtime, _ = recorded
+    with pytest.raises(ValueError, match=rf"steps\[0\] is NO-OP \(xfer {env.num_xfers}\)"):
+        replay_steps(env, [(env.num_xfers, 0)] + steps, runtime)
