@@ -12,7 +12,9 @@ mean +- standard deviation over seeds:
     otherwise it is divided by the initial runtime), in percent, negative
     when faster;
   real score: the runtime change of the greedy policy's graph in the real
-    environment (result.json's cost_reduction), in percent.
+    environment (result.json's greedy_policy_cost_ms against initial_cost_ms;
+    not the exported graph's cost_reduction, which may come from a random
+    training rollout), in percent.
 
 Writes DIR/temperature_sweep.csv (one row per run and the per-tau summary)
 and DIR/temperature_sweep.md. Functions: run_sweep, summarise, main.
@@ -66,7 +68,8 @@ def run_sweep(config_path: str, overrides: Sequence[str], temperatures: Sequence
                 result = json.load(stream)
             predicted = result["dream_score"] if normalised else result["dream_score"] / result["initial_cost_ms"]
             records.append({"temperature": float(temperature), "seed": int(seed), "world_model_score": -100.0 * predicted,
-                            "real_score": -100.0 * result["cost_reduction"], "verified": bool(result.get("verified")),
+                            "real_score": 100.0 * (result["greedy_policy_cost_ms"] - result["initial_cost_ms"]) / result["initial_cost_ms"],
+                            "verified": bool(result.get("verified")),
                             "run_dir": os.path.relpath(run_dir, out)})
     return records
 

@@ -39,7 +39,8 @@ def test_the_sweep_writes_run_directories_and_the_table(tmp_path):
         for seed in (0, 1):
             run = json.loads((out / f"tau-{temperature}" / f"seed-{seed}" / "result.json").read_text())
             assert run["verified"] is True and run["temperature"] == float(temperature) and run["real_env_steps"] == 8
-            scores.setdefault(temperature, []).append((-100 * run["dream_score"], -100 * run["cost_reduction"]))
+            greedy_policy_change = (run["greedy_policy_cost_ms"] - run["initial_cost_ms"]) / run["initial_cost_ms"]
+            scores.setdefault(temperature, []).append((-100 * run["dream_score"], 100 * greedy_policy_change))
     with open(out / "temperature_sweep.csv") as stream:
         rows = [row for row in csv.reader(stream)]
     summary = rows[rows.index(["temperature", "seeds", "world_model_mean", "world_model_std", "real_mean", "real_std"]) + 1:]
