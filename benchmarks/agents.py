@@ -3,10 +3,15 @@
 Usage: python benchmarks/agents.py [--graphs squeezenet1_1 resnet18 ...] [--env-steps N] [--budget B]
 
 For each graph: trains PPO (configs/ppo_<graph>.yaml, with --env-steps as the
-budget) and takes its greedy policy's final cost, then runs greedy search and
-backtracking (--budget graphs) on the same graph and cost model (analytic
-h100). Wall seconds are reported for each so the budgets can be compared.
+budget) and takes the run's exported graph (the cheaper of its greedy
+policy's graph and the best graph met during training, as `run` exports),
+then runs greedy search and backtracking on the same graph and cost model
+(analytic h100). Backtracking gets PPO's training wall-clock as its time
+limit (equal wall-clock), capped at --budget popped graphs, which bounds its
+queue's memory. Wall seconds are reported for each.
 Last line: `agents <graph>=ppo:<ms>/<s>,greedy:<ms>/<s>,backtracking:<ms>/<s> ...`
+(on stderr also PPO's greedy-policy cost, its best training graph's cost
+and the graphs backtracking explored).
 """
 import argparse
 import os
@@ -22,7 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--graphs", nargs="+", default=list(CONFIG_NAMES))
     parser.add_argument("--env-steps", type=int, default=4096)
-    parser.add_argument("--budget", type=int, default=1000)
+    parser.add_argument("--budget", type=int, default=200000, help="backtracking: most graphs popped")
     arguments = parser.parse_args()
 
     from rlgraph_xflow.agent_run import run_agent
@@ -39,10 +44,14 @@ def main() -> None:
             ppo = run_agent(config, run_dir)
         loaded = load_model(graph, sequence_length=config.get("env.sequence_length"))
         greedy = substitutions.greedy(loaded.graph, rules, device="h100")
-        backtracking = substitutions.backtracking(loaded.graph, rules, budget=arguments.budget, device="h100")
+        backtracking = substitutions.backtracking(loaded.graph, rules, budget=arguments.budget, device="h100",
+                                                  time_limit_seconds=ppo["train_seconds"])
         print(f"{graph}: initial {ppo['initial_cost_ms']:.4f} ms; PPO {ppo['final_cost_ms']:.4f} ms in {ppo['train_seconds']:.1f} s "
-              f"({ppo['env_steps']} env steps); greedy {greedy.final_cost:.4f} ms in {greedy.seconds:.1f} s; "
-              f"backtracking {backtracking.final_cost:.4f} ms in {backtracking.seconds:.1f} s", file=sys.stderr)
+              f"({ppo['env_steps']} env steps; greedy policy {ppo['greedy_policy_cost_ms']:.4f} ms, best training graph "
+              f"{ppo['best_training_cost_ms']} ms, exported: {ppo['result_source']}); "
+              f"greedy {greedy.final_cost:.4f} ms in {greedy.seconds:.1f} s; "
+              f"backtracking {backtracking.final_cost:.4f} ms in {backtracking.seconds:.1f} s ({backtracking.explored} graphs)",
+              file=sys.stderr)
         cells.append(f"{graph}=ppo:{ppo['final_cost_ms']:.4f}/{ppo['train_seconds']:.1f},"
                      f"greedy:{greedy.final_cost:.4f}/{greedy.seconds:.1f},"
                      f"backtracking:{backtracking.final_cost:.4f}/{backtracking.seconds:.1f}")
