@@ -495,10 +495,11 @@ Value EvaluateCall(const Expr& call, const ExpressionScope& scope) {
     if (axis < 0) axis += rank;
     return Value::Int(shape[static_cast<size_t>(axis)]);
   }
-  if (name == "rank" || name == "shape" || name == "numel" || name == "const" || name == "values") {
+  if (name == "rank" || name == "shape" || name == "numel" || name == "const" || name == "values" || name == "is_float") {
     ExpectArguments(call, 1);
     const TensorName tensor = TensorArgument(call, 0);
     if (name == "rank") return Value::Int(static_cast<int64_t>(scope.Type(tensor).shape.size()));
+    if (name == "is_float") return Value::Bool(IsFloatType(scope.Type(tensor).dtype));
     if (name == "shape") return Value::Ints(scope.Type(tensor).shape);
     if (name == "numel") return Value::Int(scope.Type(tensor).NumElements());
     if (name == "const") return Value::Bool(scope.IsConstant(tensor));

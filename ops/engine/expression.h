@@ -16,6 +16,7 @@
 // integers, floats, "strings", [lists], true, false, absent, `op.param` (a
 // source op's parameter, absent when the op lacks it) and calls:
 //   dim(t, i)  rank(t)  shape(t)  numel(t)  const(t)  values(t)
+//   is_float(t)  (a floating-point element type: where division distributes)
 //   len(l)  sum(l)  product(l)  repeat(v, n)  concat(l1, l2, ...)
 //   compose(p1, p2)  (permutation p1 then p2: result[i] = p1[p2[i]])
 //   iota(n)  (the list 0..n-1)  inverse(p)  (inverse permutation)

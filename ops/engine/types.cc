@@ -84,6 +84,18 @@ bool IsIntegerType(DataType dtype) {
   }
 }
 
+bool IsFloatType(DataType dtype) {
+  switch (dtype) {
+    case DataType::kFloat16:
+    case DataType::kBfloat16:
+    case DataType::kFloat32:
+    case DataType::kFloat64:
+      return true;
+    default:
+      return false;
+  }
+}
+
 int64_t TensorType::NumElements() const {
   int64_t count = 1;
   for (int64_t dim : shape) count *= dim;

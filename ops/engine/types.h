@@ -47,6 +47,8 @@ DataType DataTypeFromOnnxCode(int32_t code);
 // Bytes per element (strings count as pointer-sized, 8).
 int64_t DataTypeSize(DataType dtype);
 bool IsIntegerType(DataType dtype);
+// float16, bfloat16, float32, float64.
+bool IsFloatType(DataType dtype);
 
 using Shape = std::vector<int64_t>;
 
