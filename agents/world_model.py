@@ -24,8 +24,9 @@ Design (what trains what):
     decoder. The environment is deterministic and starts from one graph, so
     the LSTM's view of the action history carries what z leaves out.
   * The MDN-RNN (world_model_optimizer) learns P(z', r, done, masks | z, a, h)
-    online from minibatches of random-agent episodes in the real
-    environment (dissertation 3.4.1).
+    from minibatches of every real episode collected so far: random-agent
+    episodes (dissertation 3.4.1), and in later rounds the controller's own
+    (WorldModelTrainer's rounds, Ha and Schmidhuber's iterative training).
   * The controller (optimizer) is PPO: the sampler's xfer head reads the
     features [z, h]; its location head (LatentLocationHead) scores location
     slots from [z, h], an xfer embedding and a learned slot embedding, since
@@ -248,14 +249,24 @@ class WorldModelAgent(Agent):
         encoder, mdn_rnn, world_model_optimizer, sampler, value_head, gae,
             loss, optimizer: component specs merged over DEFAULT_SPECS.
         temperature: tau of the dream (overrides mdn_rnn.temperature when given).
-        num_envs: real environments stepped together by the random agent.
+        num_envs: real environments stepped together.
         rollout_steps: real steps per environment per world-model iteration.
-        world_model_epochs: passes over each iteration's new episodes.
+        world_model_epochs: passes over the dataset of every real episode so
+            far, per world-model iteration.
         world_model_minibatch_size: episodes per world-model gradient step.
+        world_model_dataset_episodes: the dataset keeps at most this many
+            episodes, the oldest dropped first (None: every one).
+        rounds: collect / train the world model / train the controller in
+            the dream this many times (World Models' iterative training);
+            the real-step budget is split over them, round 1 collects with
+            the random agent, later rounds with the controller.
+        real_exploration: in rounds after the first, the per-step
+            probability that a real environment takes a random valid action
+            instead of the controller's sampled one.
         dream_envs: dream episodes stepped together (the DreamEnv batch).
         dream_rollout_steps: dream steps per dream env per controller update.
         dream_steps_per_env_step: the dream budget, in dream steps per real
-            environment step of the world-model phase.
+            environment step (each round's dream phase takes its share).
         epochs: PPO passes over each dream rollout.
         minibatch_size: dream steps per controller gradient step.
         done_threshold: a dream step ends its episode when the predicted
@@ -266,14 +277,20 @@ class WorldModelAgent(Agent):
     def __init__(self, sizes: ObservationSizes, encoder: Any = None, mdn_rnn: Any = None, world_model_optimizer: Any = None,
                  sampler: Any = None, value_head: Any = None, gae: Any = None, loss: Any = None, optimizer: Any = None,
                  temperature: Optional[float] = None, num_envs: int = 4, rollout_steps: int = 32, world_model_epochs: int = 2,
-                 world_model_minibatch_size: int = 16, dream_envs: int = 64, dream_rollout_steps: int = 16,
+                 world_model_minibatch_size: int = 16, world_model_dataset_episodes: Optional[int] = None,
+                 rounds: int = 1, real_exploration: float = 0.2, dream_envs: int = 64, dream_rollout_steps: int = 16,
                  dream_steps_per_env_step: float = 20.0, epochs: int = 4, minibatch_size: int = 256,
                  done_threshold: float = 0.5, seed: int = 0, key_path: str = "agent"):
         self.sizes = sizes
         self.key_path = key_path
-        for name in ("num_envs", "rollout_steps", "world_model_epochs", "world_model_minibatch_size", "dream_envs",
+        for name in ("num_envs", "rollout_steps", "world_model_epochs", "world_model_minibatch_size", "rounds", "dream_envs",
                      "dream_rollout_steps", "epochs", "minibatch_size"):
             setattr(self, name, positive_int(locals()[name], f"{key_path}.{name}"))
+        self.world_model_dataset_episodes = (None if world_model_dataset_episodes is None else
+                                             positive_int(world_model_dataset_episodes, f"{key_path}.world_model_dataset_episodes"))
+        if isinstance(real_exploration, bool) or not isinstance(real_exploration, (int, float)) or not 0 <= real_exploration <= 1:
+            raise SpecError(f"{key_path}.real_exploration", f"expected a probability in [0, 1], got {real_exploration!r}")
+        self.real_exploration = float(real_exploration)
         self.dream_steps_per_env_step = _positive_number(dream_steps_per_env_step, f"{key_path}.dream_steps_per_env_step")
         if isinstance(done_threshold, bool) or not isinstance(done_threshold, (int, float)) or not 0 <= done_threshold <= 1:
             raise SpecError(f"{key_path}.done_threshold", f"expected a number in [0, 1], got {done_threshold!r}")
@@ -433,6 +450,28 @@ class WorldModelAgent(Agent):
             self._memory = {"z": arguments[0], "xfers": actions["xfers"].astype(np.int32),
                             "locations": actions["locations"].astype(np.int32), "hidden_state": hidden, "cell_state": cell}
         return actions
+
+    def set_taken_actions(self, xfers, locations) -> None:
+        """Tells act()'s memory of the real trajectories which actions were taken after its last call.
+
+        act() remembers the actions it returned; a caller that replaced some
+        of them (an exploring collector takes random ones) says so here, so
+        the next h follows the actions the environments really took.
+
+        Raises:
+            ValueError: when act() has not acted on a real observation since
+                the last reset_memory(), or the arrays do not have one entry
+                per row of that observation.
+        """
+        if self._memory is None:
+            raise ValueError("WorldModelAgent.set_taken_actions: act() has not acted on a real observation since the "
+                             "memory was reset; there are no actions to replace")
+        rows = self._memory["xfers"].shape[0]
+        xfers, locations = np.asarray(xfers), np.asarray(locations)
+        if xfers.shape != (rows,) or locations.shape != (rows,):
+            raise ValueError(f"WorldModelAgent.set_taken_actions: expected xfers and locations of shape ({rows},) "
+                             f"(one per row act() saw), got {xfers.shape} and {locations.shape}")
+        self._memory["xfers"], self._memory["locations"] = xfers.astype(np.int32), locations.astype(np.int32)
 
     def bootstrap_values(self, observations: dict) -> np.ndarray:
         """V of dream observations (the controller only learns in the dream)."""

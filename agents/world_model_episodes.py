@@ -1,14 +1,19 @@
-"""Real-environment data for the world model: random-agent episodes, padding, held-out metrics.
+"""Real-environment data for the world model: episodes, their collection, the dataset, padding, held-out metrics.
 
 Classes and functions in this file:
   RecordedEpisode: one real episode as the MDN-RNN sees it: the latents and
     masks of its T + 1 states, and its T actions, rewards and done flags.
-  RandomRolloutCollector: has an execution (local or Ray) step its
-    environments with the random agent (uniform over the valid (xfer,
-    location) pairs and NO-OP, as rlgraph_xflow.evaluation's baseline) and
-    turns the transitions into finished episodes; episodes in progress
-    carry over to the next call, so every sequence the world model sees
-    starts at an episode's first state.
+  collect_policy_transitions: the execution's collect_random_transitions
+    with the actions chosen by a caller (the controller, with exploration).
+  RealEpisodeCollector: has an execution (local or Ray) step its
+    environments, with the random agent (uniform over the valid (xfer,
+    location) pairs and NO-OP, as rlgraph_xflow.evaluation's baseline) or
+    with chosen actions, and turns the transitions into finished episodes;
+    episodes in progress carry over to the next call, so every sequence the
+    world model sees starts at an episode's first state.
+  EpisodeDataset: every real episode collected so far (the oldest dropped
+    beyond a cap), served as shuffled padded minibatches, with a compact
+    array state for checkpoints.
   pad_episodes: episodes -> the padded [B, T, ...] arrays of MDNRNN.loss.
   world_model_metrics: held-out accuracy of the world model's predictions.
 
@@ -21,12 +26,12 @@ state's latent z with the agent's encoder.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
 from rlgraph_xflow.env.observation import GRAPH_TUPLE, LOCATION_MASKS, XFER_MASK, concatenate_graphs
-from rlgraph_xflow.execution.local import EpisodeRecord
+from rlgraph_xflow.execution.local import EpisodeProgress, EpisodeRecord, RandomTransition
 
 
 @dataclasses.dataclass
@@ -41,6 +46,8 @@ class RecordedEpisode:
     rewards: list = dataclasses.field(default_factory=list)
     dones: list = dataclasses.field(default_factory=list)
     outcome: Optional[EpisodeRecord] = None                           # the execution's record once it finished
+    progress: Optional[EpisodeProgress] = None                        # best prefix so far, while it runs
+    runtime_ms: float = float("nan")                                  # the runtime of its current graph
 
     def __len__(self) -> int:
         return len(self.xfers)
@@ -50,24 +57,83 @@ class RecordedEpisode:
         self.xfer_masks.append(np.asarray(xfer_mask, bool))
         self.location_counts.append(np.asarray(location_counts, np.int32))
 
+    def outcome_so_far(self) -> EpisodeRecord:
+        """The record of the episode up to now (`outcome` once it finished; an unfinished one's best prefix counts too)."""
+        if self.outcome is not None:
+            return self.outcome
+        if self.progress is None:
+            raise ValueError("RecordedEpisode.outcome_so_far: the episode was not recorded by a RealEpisodeCollector "
+                             "(it has neither an outcome nor a progress record)")
+        return self.progress.record(self.runtime_ms)
 
-class RandomRolloutCollector:
-    """Random-agent episodes from an execution's real environments.
+
+def collect_policy_transitions(execution, steps_per_env: int, choose_actions: Callable) -> list[RandomTransition]:
+    """Steps every environment `steps_per_env` times with the actions `choose_actions` picks.
+
+    The execution's collect_random_transitions with a caller's actions: the
+    same step, episode bookkeeping and final observations (on Ray too, where
+    a replaced worker replays the logged actions). It drives the execution
+    through the step and record methods collect_random_transitions uses,
+    since the execution has no public call for chosen actions that also
+    returns the ended episodes' last observations.
+
+    Args:
+        execution: a LocalExecution or RayExecution.
+        steps_per_env: steps of every environment (>= 1).
+        choose_actions: batched observation -> [num_envs, 2] (xfer, location)
+            integer actions; called once per step, in step order.
+
+    Returns:
+        One RandomTransition per step.
+
+    Raises:
+        ValueError: for steps_per_env < 1, or actions of the wrong shape or type.
+    """
+    if isinstance(steps_per_env, bool) or not isinstance(steps_per_env, (int, np.integer)) or steps_per_env < 1:
+        raise ValueError(f"collect_policy_transitions: steps_per_env must be an int >= 1, got {steps_per_env!r}")
+    if execution.observation is None:
+        execution.reset()
+    start_rollout = getattr(execution.env, "start_rollout", None)
+    if start_rollout is not None:
+        start_rollout()   # a Ray execution's replay of a dead worker starts here
+    transitions = []
+    for _ in range(steps_per_env):
+        actions = np.asarray(choose_actions(execution.observation))
+        if actions.shape != (execution.num_envs, 2) or not np.issubdtype(actions.dtype, np.integer):
+            raise ValueError(f"collect_policy_transitions: choose_actions must return integer actions of shape "
+                             f"({execution.num_envs}, 2), got {actions.dtype} {actions.shape}")
+        actions = actions.astype(np.int64)
+        observation, rewards, terminated, truncated, infos = execution._step(actions, keep_final_observations=True)
+        dones = terminated | truncated
+        finished = execution._record_step(actions[:, 0], actions[:, 1], rewards, dones, infos)
+        final_observations = {index: infos[index]["final_observation"] for index in finished}
+        infos = [{key: value for key, value in info.items() if key != "final_observation"} for info in infos]
+        transitions.append(RandomTransition(actions, rewards, dones, infos, observation, final_observations, finished))
+        execution.observation = observation
+    return transitions
+
+
+class RealEpisodeCollector:
+    """Real episodes from an execution's environments, acted by the random agent or by chosen actions.
 
     Args:
         execution: a LocalExecution or RayExecution (its reset, observation,
             num_envs and collect_random_transitions).
         encode: graph_tuple (B graphs) -> latents [B, D].
-        seed: seed of the random agent.
+        initial_runtime_ms: the runtime of the environments' initial graph
+            (where every episode starts; the best prefix of an episode still
+            running is measured from it).
+        num_xfers: N, the NO-OP id.
     """
 
-    def __init__(self, execution, encode: Callable, seed: int = 0):
+    def __init__(self, execution, encode: Callable, initial_runtime_ms: float, num_xfers: int):
         if not hasattr(execution, "collect_random_transitions"):
-            raise ValueError(f"RandomRolloutCollector: expected an execution with collect_random_transitions "
+            raise ValueError(f"RealEpisodeCollector: expected an execution with collect_random_transitions "
                              f"(execution type 'local' or 'ray'), got {type(execution).__name__}")
         self.execution = execution
         self.encode = encode
-        self.rng = np.random.default_rng(seed)
+        self.initial_runtime_ms = float(initial_runtime_ms)
+        self.num_xfers = num_xfers
         self.num_envs = execution.num_envs
         self.episodes: list = []
 
@@ -76,20 +142,32 @@ class RandomRolloutCollector:
         counts = np.asarray(observation[LOCATION_MASKS]).sum(axis=-1).astype(np.int32)
         return latents, np.asarray(observation[XFER_MASK], bool), counts
 
+    def _new_episode(self) -> RecordedEpisode:
+        return RecordedEpisode(progress=EpisodeProgress(self.initial_runtime_ms, self.num_xfers), runtime_ms=self.initial_runtime_ms)
+
     def reset(self) -> None:
         """Starts a new episode in every environment."""
         self.execution.reset()
-        self.episodes = [RecordedEpisode() for _ in range(self.num_envs)]
+        self.episodes = [self._new_episode() for _ in range(self.num_envs)]
         latents, masks, counts = self._states(self.execution.observation)
         for index, episode in enumerate(self.episodes):
             episode.add_state(latents[index], masks[index], counts[index])
 
-    def collect(self, steps_per_env: int) -> list:
-        """Steps every environment `steps_per_env` times; returns the episodes that finished."""
+    def collect_random(self, steps_per_env: int, rng: np.random.Generator) -> list:
+        """Steps every environment `steps_per_env` times with the random agent; returns the episodes that finished."""
         if not self.episodes:
             self.reset()
+        return self._record(self.execution.collect_random_transitions(steps_per_env, rng))
+
+    def collect_chosen(self, steps_per_env: int, choose_actions: Callable) -> list:
+        """Steps every environment `steps_per_env` times with chosen actions (see collect_policy_transitions)."""
+        if not self.episodes:
+            self.reset()
+        return self._record(collect_policy_transitions(self.execution, steps_per_env, choose_actions))
+
+    def _record(self, transitions: Sequence[RandomTransition]) -> list:
         finished = []
-        for transition in self.execution.collect_random_transitions(steps_per_env, self.rng):
+        for transition in transitions:
             ended = sorted(transition.final_observations)
             if ended:
                 last = [transition.final_observations[index] for index in ended]
@@ -98,22 +176,122 @@ class RandomRolloutCollector:
                                              LOCATION_MASKS: np.stack([single[LOCATION_MASKS] for single in last])})
             latents, masks, counts = self._states(transition.observation)
             for index, episode in enumerate(self.episodes):
-                episode.xfers.append(int(transition.actions[index, 0]))
-                episode.locations.append(int(transition.actions[index, 1]))
+                xfer, location = int(transition.actions[index, 0]), int(transition.actions[index, 1])
+                episode.xfers.append(xfer)
+                episode.locations.append(location)
                 episode.rewards.append(float(transition.rewards[index]))
                 episode.dones.append(bool(transition.dones[index]))
+                episode.progress.add_step(xfer, location, transition.rewards[index], transition.infos[index])
+                episode.runtime_ms = float(transition.infos[index]["runtime_ms"])
                 if index in transition.finished:
                     position = ended.index(index)
                     episode.add_state(*(part[position] for part in final_states))
                     episode.outcome = transition.finished[index]
                     finished.append(episode)
-                    self.episodes[index] = episode = RecordedEpisode()
+                    self.episodes[index] = episode = self._new_episode()
                 episode.add_state(latents[index], masks[index], counts[index])
         return finished
 
     def unfinished(self) -> list:
         """The episodes in progress that have at least one step (valid prefixes of real episodes)."""
         return [episode for episode in self.episodes if len(episode) > 0]
+
+
+_DATASET_STATE_KEYS = ("lengths", "latents", "xfer_masks", "location_counts", "xfers", "locations", "rewards", "dones")
+
+
+class EpisodeDataset:
+    """Every real episode collected so far, for world-model training on all of them.
+
+    Args:
+        max_episodes: keep at most this many episodes, dropping the oldest
+            first; None keeps every one.
+
+    Raises:
+        ValueError: max_episodes is not None or an int >= 1.
+    """
+
+    def __init__(self, max_episodes: Optional[int] = None):
+        if max_episodes is not None and (isinstance(max_episodes, bool) or not isinstance(max_episodes, (int, np.integer))
+                                         or max_episodes < 1):
+            raise ValueError(f"EpisodeDataset: max_episodes must be None or an int >= 1, got {max_episodes!r}")
+        self.max_episodes = max_episodes
+        self.episodes: list = []
+
+    def __len__(self) -> int:
+        return len(self.episodes)
+
+    @property
+    def steps(self) -> int:
+        """Real steps held (the sum of the episodes' lengths)."""
+        return sum(len(episode) for episode in self.episodes)
+
+    def add(self, episodes: Sequence[RecordedEpisode]) -> None:
+        """Appends episodes (each with T >= 1 steps and T + 1 states), then drops the oldest beyond max_episodes."""
+        for episode in episodes:
+            if len(episode) == 0 or len(episode.latents) != len(episode) + 1:
+                raise ValueError(f"EpisodeDataset.add: an episode must have T >= 1 steps and T + 1 states, "
+                                 f"got {len(episode)} steps and {len(episode.latents)} states")
+        self.episodes.extend(episodes)
+        if self.max_episodes is not None and len(self.episodes) > self.max_episodes:
+            del self.episodes[:len(self.episodes) - self.max_episodes]
+
+    def minibatches(self, batch_size: int, rng: np.random.Generator) -> Iterator[dict]:
+        """One pass: the episodes in a random order (drawn from `rng`), padded `batch_size` at a time."""
+        order = rng.permutation(len(self.episodes))
+        for start in range(0, len(order), batch_size):
+            yield pad_episodes([self.episodes[index] for index in order[start:start + batch_size]])
+
+    def get_state(self) -> dict:
+        """name -> array: the episodes' steps and states concatenated, with their lengths (set_state's input)."""
+        episodes = self.episodes
+        if not episodes:
+            return {"lengths": np.zeros(0, np.int32), "latents": np.zeros((0, 0), np.float32),
+                    "xfer_masks": np.zeros((0, 0), bool), "location_counts": np.zeros((0, 0), np.int32),
+                    "xfers": np.zeros(0, np.int32), "locations": np.zeros(0, np.int32), "rewards": np.zeros(0, np.float64),
+                    "dones": np.zeros(0, bool)}
+        return {
+            "lengths": np.array([len(episode) for episode in episodes], np.int32),
+            "latents": np.concatenate([np.stack(episode.latents) for episode in episodes]).astype(np.float32),
+            "xfer_masks": np.concatenate([np.stack(episode.xfer_masks) for episode in episodes]).astype(bool),
+            "location_counts": np.concatenate([np.stack(episode.location_counts) for episode in episodes]).astype(np.int32),
+            "xfers": np.concatenate([episode.xfers for episode in episodes]).astype(np.int32),
+            "locations": np.concatenate([episode.locations for episode in episodes]).astype(np.int32),
+            "rewards": np.concatenate([episode.rewards for episode in episodes]).astype(np.float64),
+            "dones": np.concatenate([episode.dones for episode in episodes]).astype(bool),
+        }
+
+    def set_state(self, state: dict) -> None:
+        """Replaces the episodes with those get_state saved.
+
+        Raises:
+            ValueError: a key is missing or the arrays' lengths do not fit
+                together (the message names the key).
+        """
+        missing = [key for key in _DATASET_STATE_KEYS if key not in state]
+        if missing:
+            raise ValueError(f"EpisodeDataset.set_state: missing {missing}; expected the keys {list(_DATASET_STATE_KEYS)}")
+        lengths = np.asarray(state["lengths"], np.int64)
+        if lengths.ndim != 1 or (lengths < 1).any():
+            raise ValueError(f"EpisodeDataset.set_state: 'lengths' must be a vector of ints >= 1, got {lengths!r:.200}")
+        expected = {"latents": int(lengths.sum() + len(lengths)), "xfer_masks": int(lengths.sum() + len(lengths)),
+                    "location_counts": int(lengths.sum() + len(lengths)), "xfers": int(lengths.sum()),
+                    "locations": int(lengths.sum()), "rewards": int(lengths.sum()), "dones": int(lengths.sum())}
+        for key, rows in expected.items():
+            if len(state[key]) != rows:
+                raise ValueError(f"EpisodeDataset.set_state: {key!r} must have {rows} rows for episodes of lengths "
+                                 f"summing to {int(lengths.sum())}, got {len(state[key])}")
+        step_ends = np.cumsum(lengths)
+        state_ends = np.cumsum(lengths + 1)
+        self.episodes = []
+        for step_end, state_end, length in zip(step_ends, state_ends, lengths):
+            steps, states = slice(step_end - length, step_end), slice(state_end - length - 1, state_end)
+            self.episodes.append(RecordedEpisode(
+                latents=list(np.asarray(state["latents"][states], np.float32)),
+                xfer_masks=list(np.asarray(state["xfer_masks"][states], bool)),
+                location_counts=list(np.asarray(state["location_counts"][states], np.int32)),
+                xfers=[int(value) for value in state["xfers"][steps]], locations=[int(value) for value in state["locations"][steps]],
+                rewards=[float(value) for value in state["rewards"][steps]], dones=[bool(value) for value in state["dones"][steps]]))
 
 
 def pad_episodes(episodes: Sequence[RecordedEpisode]) -> dict:

@@ -1,42 +1,58 @@
-"""WorldModelTrainer: the two phases of the model-based agent, with logs and checkpoints.
+"""WorldModelTrainer: the model-based agent's rounds of real collection, world-model training and dreaming.
 
 Classes in this file:
   DreamRollout: T steps of B dream episodes, stored as fixed-shape arrays
     (a dream observation has no graph, so no GraphsTuple batching is needed)
     and served as shuffled PPO minibatches.
-  WorldModelTrainer: phase 1 trains the MDN-RNN online on minibatches of
-    random-agent episodes from the real environment (dissertation 3.4.1),
-    collected through the execution (local or Ray workers); phase 2 trains
-    the PPO controller in a DreamEnv (3.4.2). Its run(resume) returns a
+  WorldModelTrainer: trains a WorldModelAgent in `agent.rounds` rounds (the
+    iterative training procedure of Ha and Schmidhuber 2018; Dyna-style).
+    Each round has a world-model phase: real episodes collected through the
+    execution (local or Ray workers), by the random agent in round 1
+    (dissertation 3.4.1) and by the controller's sampled actions, mixed
+    with random ones (agent.real_exploration), in later rounds; after each
+    iteration's collection the MDN-RNN trains on EVERY real episode so far
+    (an EpisodeDataset). Then a dream phase: the PPO controller trains in a
+    DreamEnv of the current world model (3.4.2). Its run(resume) returns a
     TrainingSummary whose env_steps are REAL environment steps, whose
-    best_training_prefix is the cheapest graph a real random episode reached
-    (dream steps never count: their graphs are imagined), and whose
-    extra_result holds real_env_steps, dream_steps, world_model_metrics and
-    the dream score.
+    best_training_prefix is the cheapest graph any real episode of any
+    round reached (dream steps never count: their graphs are imagined), and
+    whose extra_result holds real_env_steps, dream_steps,
+    world_model_metrics, rounds and the dream score.
 
-Budgets: phase 1 takes ceil(total_env_steps / (num_envs x rollout_steps))
-iterations of num_envs x rollout_steps real steps each; phase 2 takes
-ceil(dream_steps_per_env_step x real steps / (dream_envs x
-dream_rollout_steps)) controller updates (at least one).
+Budgets: the world-model phases take ceil(total_env_steps / (num_envs x
+rollout_steps)) iterations of num_envs x rollout_steps real steps each,
+split over the rounds as evenly as possible (earlier rounds take the extra
+one; a budget of fewer iterations than agent.rounds runs one round per
+iteration); a round's dream phase takes ceil(dream_steps_per_env_step x that
+round's real steps / (dream_envs x dream_rollout_steps)) controller updates
+(at least one). Each iteration's world-model training is
+world_model_epochs passes over the dataset, world_model_minibatch_size
+episodes per gradient step. Every round starts new real episodes; the
+episodes still running when its collection ends join the dataset as the
+prefixes they are.
 
 Held-out metrics: each iteration's new episodes are scored by the world
-model before it trains on them (progressive validation), so every reported
-figure comes from real episodes the model had not seen; world_model_metrics
-are those of the last iteration.
+model before they join the dataset (progressive validation), so every
+reported figure comes from real episodes the model had not seen (in later
+rounds, episodes where the controller went); world_model_metrics are those
+of the last iteration.
 
-metrics.csv holds one row per phase-1 iteration and per phase-2 update
-(column "phase"). episode_reward and episode_final_cost_ms are those of REAL
-(random-agent) episodes, so they appear in phase-1 rows only; the
-controller's dream returns are in dream_episode_reward.
+metrics.csv holds one row per world-model iteration and per controller
+update (columns "round", 1-based, and "phase"). episode_reward and
+episode_final_cost_ms are those of REAL episodes (random-agent episodes in
+round 1, the exploring controller's later), so they appear in world-model
+rows only; the controller's dream returns are in dream_episode_reward.
 
-Checkpoints and --resume: the world-model phase is resumable at its end
-(a checkpoint is written when it finishes), the dream phase at every
-`checkpoint_every` controller updates (the agent's variables, including the
-world model's and the sampler's random streams, the DreamEnv's episodes,
-the shuffling state, the best training prefix and the counters), written
-and read by rlgraph_xflow.core.checkpoint as every trainer's are. The
-phase-1 loop itself is not checkpointed mid-way: a run interrupted there
-has no checkpoint and is rerun from the start.
+Checkpoints and --resume: a checkpoint is written when a round's
+world-model phase finishes and every `checkpoint_every` controller updates
+of its dream phase (and at its end): the agent's variables (including the
+world model's and the sampler's random streams), the dataset (one .npz per
+round, as it only changes in the world-model phase), the DreamEnv's
+episodes, the random generators, the best training prefix and the
+counters, written and read by rlgraph_xflow.core.checkpoint as every
+trainer's are. A world-model phase is not checkpointed mid-way: a run
+interrupted there resumes from the previous round's last checkpoint (no
+checkpoint before round 1's ends: the run is started again).
 """
 from __future__ import annotations
 
@@ -47,17 +63,18 @@ import time
 
 import numpy as np
 
-from rlgraph_xflow.agents.world_model_episodes import RandomRolloutCollector, pad_episodes, world_model_metrics
+from rlgraph_xflow.agents.world_model_episodes import EpisodeDataset, RealEpisodeCollector, pad_episodes, world_model_metrics
 from rlgraph_xflow.core import checkpoint
 from rlgraph_xflow.env import dream_env
 from rlgraph_xflow.env.dream_env import DreamEnv
 from rlgraph_xflow.env.observation import LOCATION_MASKS, XFER_MASK
+from rlgraph_xflow.execution.local import random_valid_actions
 from rlgraph_xflow.reporting.metrics_log import MetricsLog
 from rlgraph_xflow.training import BestTrainingPrefix, TrainingSummary, keep_best_prefix
 
 WORLD_MODEL_PHASE, DREAM_PHASE = "world_model", "dream"
 METRIC_FIELDS = [
-    "update", "phase", "env_steps", "dream_steps", "wall_seconds", "episodes", "episode_reward", "episode_final_cost_ms",
+    "update", "round", "phase", "env_steps", "dream_steps", "wall_seconds", "episodes", "episode_reward", "episode_final_cost_ms",
     "dream_episodes", "dream_episode_reward", "world_model_loss", "z_nll", "reward_mae", "done_accuracy",
     "xfer_mask_accuracy", "location_mask_accuracy", "mask_accuracy", "total_loss", "policy_loss", "value_loss",
     "xfer_entropy", "location_entropy", "approximate_kl", "gradient_norm",
@@ -98,36 +115,54 @@ class DreamRollout:
 
 
 class WorldModelTrainer:
-    """Trains a WorldModelAgent: world model from real rollouts, then the controller in the dream.
+    """Trains a WorldModelAgent in rounds: real episodes -> world model -> controller in the dream.
 
     Args:
-        agent: the WorldModelAgent.
+        agent: the WorldModelAgent (its rounds, real_exploration and budgets).
         execution: LocalExecution or RayExecution; its environments supply the
-            real rollouts (collect_random_transitions) and its sample
-            environment the initial graph.
+            real episodes and its sample environment the initial graph.
         run_dir: where metrics.csv, tensorboard/ and checkpoints/ go.
-        total_env_steps: the real-environment budget.
+        total_env_steps: the real-environment budget (all rounds together).
         checkpoint_every: controller updates between dream-phase checkpoints.
-        seed: seed of the random agent and of the minibatch shuffling.
+        seed: seed of the random agent, the exploration and the minibatch shuffling.
         keep_episodes: how many dream episodes' applied xfers to keep (report heatmap).
         progress: print a progress line to stderr.
+
+    Raises:
+        ValueError: the execution cannot collect real episodes.
     """
 
     def __init__(self, agent, execution, run_dir: str, total_env_steps: int, checkpoint_every: int = 5, seed: int = 0,
                  keep_episodes: int = 64, progress: bool = True):
         if not hasattr(execution, "collect_random_transitions") or not hasattr(execution, "sample_env"):
-            raise ValueError(f"the world-model agent collects real random-agent rollouts through an execution's "
+            raise ValueError(f"the world-model agent collects real episodes through an execution's "
                              f"collect_random_transitions (execution type 'local' or 'ray'); got {type(execution).__name__}")
         self.agent, self.execution, self.run_dir = agent, execution, run_dir
         self.checkpoint_every, self.keep_episodes, self.progress, self.seed = checkpoint_every, keep_episodes, progress, seed
         self.steps_per_iteration = agent.num_envs * agent.rollout_steps
         self.iterations = max(1, math.ceil(total_env_steps / self.steps_per_iteration))
+        # A round needs at least one iteration: a budget too small for
+        # agent.rounds runs fewer (result.json's "rounds" says how many).
+        rounds = min(agent.rounds, self.iterations)
+        if rounds < agent.rounds and progress:
+            sys.stderr.write(f"world model: training.total_env_steps = {total_env_steps} gives {self.iterations} iteration(s) "
+                             f"of agent.num_envs x agent.rollout_steps = {self.steps_per_iteration} real steps, so "
+                             f"{rounds} round(s) instead of agent.rounds = {agent.rounds}\n")
+        self.round_iterations = [len(part) for part in np.array_split(np.arange(self.iterations), rounds)]
         self.steps_per_update = agent.dream_envs * agent.dream_rollout_steps
-        real_steps = self.iterations * self.steps_per_iteration
-        self.dream_updates = max(1, math.ceil(agent.dream_steps_per_env_step * real_steps / self.steps_per_update))
+        self.round_dream_updates = [
+            max(1, math.ceil(agent.dream_steps_per_env_step * iterations * self.steps_per_iteration / self.steps_per_update))
+            for iterations in self.round_iterations]
+        self.dream_updates = sum(self.round_dream_updates)
         self.checkpoint_dir = os.path.join(run_dir, "checkpoints")
         os.makedirs(self.checkpoint_dir, exist_ok=True)
         self.rng = np.random.default_rng(seed)
+        # The real episodes' own stream (random agent, exploration), apart
+        # from the shuffling's, so the shuffling does not change what is collected.
+        self.collection_rng = np.random.default_rng(seed)
+        self.dataset = EpisodeDataset(agent.world_model_dataset_episodes)
+        self.dataset_file = None
+        self.round = 0
         self.phase = WORLD_MODEL_PHASE
         self.row = 0
         self.dream_update = 0
@@ -142,17 +177,23 @@ class WorldModelTrainer:
 
     # Checkpoints -------------------------------------------------------------------
     def save_checkpoint(self) -> str:
-        """Writes the agent, the dream episodes and the counters, then points latest.json at them."""
+        """Writes the agent, the dataset (once per round), the dream episodes and the counters, then points latest.json at them."""
         name = f"{self.phase}-{self.row:06d}"
+        if self.dataset_file is None:
+            # The dataset only changes in world-model phases, so a dream
+            # phase's checkpoints share the file written when it began.
+            self.dataset_file = os.path.basename(checkpoint.save_variables(
+                self.dataset.get_state(), os.path.join(self.checkpoint_dir, f"{name}-dataset.npz")))
         dream_path = None
         if self.dream is not None and self.dream.state is not None:
             dream_path = checkpoint.save_variables(self.dream.get_state(), os.path.join(self.checkpoint_dir, f"{name}-dream.npz"))
         state = {
-            "phase": self.phase, "row": self.row, "dream_update": self.dream_update, "real_env_steps": self.real_env_steps,
-            "dream_steps": self.dream_steps, "wall_seconds": self.wall_seconds, "episodes": self.episodes,
-            "world_model_metrics": self.world_model_metrics, "recent_applied": self.recent_applied,
+            "round": self.round, "phase": self.phase, "row": self.row, "dream_update": self.dream_update,
+            "real_env_steps": self.real_env_steps, "dream_steps": self.dream_steps, "wall_seconds": self.wall_seconds,
+            "episodes": self.episodes, "world_model_metrics": self.world_model_metrics, "recent_applied": self.recent_applied,
             "best_training_prefix": self.best_training_prefix.to_state() if self.best_training_prefix else None,
-            "rng": self.rng.bit_generator.state, "dream": os.path.basename(dream_path) if dream_path else None,
+            "rng": self.rng.bit_generator.state, "collection_rng": self.collection_rng.bit_generator.state,
+            "dataset": self.dataset_file, "dream": os.path.basename(dream_path) if dream_path else None,
         }
         return checkpoint.save_training_checkpoint(self.checkpoint_dir, name, self.agent, state, self.row)
 
@@ -161,25 +202,29 @@ class WorldModelTrainer:
         state = checkpoint.restore_training_checkpoint(self.checkpoint_dir, self.agent)
         if state is None:
             return False
-        self.phase, self.row, self.dream_update = state["phase"], int(state["row"]), int(state["dream_update"])
+        self.round, self.phase, self.row = int(state["round"]), state["phase"], int(state["row"])
+        self.dream_update = int(state["dream_update"])
         self.real_env_steps, self.dream_steps = int(state["real_env_steps"]), int(state["dream_steps"])
         self.wall_seconds, self.episodes = float(state["wall_seconds"]), int(state["episodes"])
         self.world_model_metrics, self.recent_applied = state["world_model_metrics"], state["recent_applied"]
         self.best_training_prefix = BestTrainingPrefix.from_state(state["best_training_prefix"])
         self.rng.bit_generator.state = state["rng"]
+        self.collection_rng.bit_generator.state = state["collection_rng"]
+        self.dataset_file = state["dataset"]
+        self.dataset.set_state(checkpoint.load_arrays(os.path.join(self.checkpoint_dir, self.dataset_file)))
         self._saved_dream = (checkpoint.load_arrays(os.path.join(self.checkpoint_dir, state["dream"]))
                              if state["dream"] else None)
         return True
 
     # The loop ------------------------------------------------------------------------
     def run(self, resume: bool = False) -> TrainingSummary:
-        """Runs both phases (continuing a checkpoint if `resume`)."""
+        """Runs every round (continuing a checkpoint if `resume`)."""
         metrics_path = os.path.join(self.run_dir, "metrics.csv")
         self._saved_dream = None
         if resume:
             if not self.restore_checkpoint():
                 raise FileNotFoundError(f"--resume: no checkpoint in {self.checkpoint_dir} (latest.json is missing); "
-                                        "the world-model phase writes its first checkpoint when it finishes")
+                                        "the first checkpoint is written when round 1's world-model phase finishes")
             self.log = MetricsLog(metrics_path, METRIC_FIELDS)
             self.log.truncate_after("update", self.row)
         else:
@@ -196,42 +241,68 @@ class WorldModelTrainer:
         # for the scalars plugin is the same record (as in Trainer).
         self.scalar_metadata = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
         sample_env = self.execution.sample_env
-        initial_observation, _ = sample_env.reset()
+        initial_observation, initial_info = sample_env.reset()
         self.agent.remember_initial_observation(initial_observation)
-        if self.phase == WORLD_MODEL_PHASE:
-            self._train_world_model()
-            self.phase = DREAM_PHASE
-            self.save_checkpoint()
-        self._train_controller(initial_observation, sample_env)
+        while True:
+            if self.phase == WORLD_MODEL_PHASE:
+                self._train_world_model(float(initial_info["runtime_ms"]))
+                self.phase, self.dream_update, self.dream = DREAM_PHASE, 0, None
+                self.save_checkpoint()
+            self._train_controller(initial_observation, sample_env)
+            if self.round == len(self.round_iterations) - 1:
+                break
+            self.round, self.phase, self.dream, self._saved_dream = self.round + 1, WORLD_MODEL_PHASE, None, None
         self.writer.flush()
         dream_score = self.dream_score(initial_observation, sample_env)
         extra = {"real_env_steps": self.real_env_steps, "dream_steps": self.dream_steps,
                  "world_model_metrics": self.world_model_metrics, "temperature": self.agent.temperature,
-                 "dream_score": dream_score}
+                 "rounds": len(self.round_iterations), "dream_score": dream_score}
         return TrainingSummary(self.iterations + self.dream_updates, self.real_env_steps, self.wall_seconds, self.episodes,
                                self.recent_applied, extra_result=extra, best_training_prefix=self.best_training_prefix)
 
-    def _train_world_model(self) -> None:
+    def _controller_actions(self, observation: dict) -> np.ndarray:
+        """The controller's sampled actions, each replaced by a random valid one with probability real_exploration."""
         agent = self.agent
-        collector = RandomRolloutCollector(self.execution, agent.encode, seed=self.seed)
+        actions = agent.act(observation)
+        chosen = np.stack([actions["xfers"], actions["locations"]], axis=1).astype(np.int64)
+        explore = self.collection_rng.random(len(chosen)) < agent.real_exploration
+        if explore.any():
+            chosen[explore] = random_valid_actions(np.asarray(observation[LOCATION_MASKS])[explore], self.collection_rng,
+                                                   agent.sizes.num_xfers)
+            agent.set_taken_actions(chosen[:, 0], chosen[:, 1])
+        return chosen
+
+    def _train_world_model(self, initial_runtime_ms: float) -> None:
+        """One round's world-model phase: collect its iterations' real steps, training on the dataset after each."""
+        agent = self.agent
+        collector = RealEpisodeCollector(self.execution, agent.encode, initial_runtime_ms, agent.sizes.num_xfers)
         collector.reset()
-        for iteration in range(self.iterations):
+        agent.reset_memory()
+        iterations = self.round_iterations[self.round]
+        for iteration in range(iterations):
             started = time.perf_counter()
-            finished = collector.collect(agent.rollout_steps)
+            if self.round == 0:
+                finished = collector.collect_random(agent.rollout_steps, self.collection_rng)
+            else:
+                finished = collector.collect_chosen(agent.rollout_steps, self._controller_actions)
             self.real_env_steps += self.steps_per_iteration
             real_episodes = list(finished)
-            self.best_training_prefix = keep_best_prefix(self.best_training_prefix, [episode.outcome for episode in real_episodes])
-            if iteration == self.iterations - 1:
-                # The last iteration also learns from the episodes still in
-                # progress: each is a valid prefix of a real episode.
-                finished = finished + collector.unfinished()
-            losses, held_out = {}, {}
-            if finished:
-                batch = pad_episodes(finished)
+            new_episodes = list(finished)
+            if iteration == iterations - 1:
+                # The next round starts new episodes, so the ones still
+                # running join the data as the valid prefixes they are.
+                new_episodes += collector.unfinished()
+            self.best_training_prefix = keep_best_prefix(self.best_training_prefix,
+                                                         [episode.outcome_so_far() for episode in new_episodes])
+            held_out = {}
+            if new_episodes:
+                batch = pad_episodes(new_episodes)
                 parts, predictions = agent.evaluate_world_model(batch)
                 held_out = world_model_metrics(batch, predictions, parts["z_nll"], agent.sizes.max_locations, agent.done_threshold)
                 self.world_model_metrics = held_out
-                losses = self._world_model_epochs(finished)
+                self.dataset.add(new_episodes)
+                self.dataset_file = None
+            losses = self._world_model_epochs() if len(self.dataset) else {}
             self.episodes += len(real_episodes)
             self.wall_seconds += time.perf_counter() - started
             self.row += 1
@@ -242,18 +313,17 @@ class WorldModelTrainer:
                 "world_model_loss": losses.get("total_loss", math.nan), "gradient_norm": losses.get("gradient_norm", math.nan),
                 **{key: held_out.get(key, math.nan) for key in ("z_nll", "reward_mae", "done_accuracy", "xfer_mask_accuracy",
                                                                  "location_mask_accuracy", "mask_accuracy")},
-            }, f"world model {iteration + 1}/{self.iterations}, {self.real_env_steps} real steps, "
-               f"z NLL {held_out.get('z_nll', math.nan):.3f}")
+            }, f"round {self.round + 1}, world model {iteration + 1}/{iterations}, {self.real_env_steps} real steps, "
+               f"{len(self.dataset)} episodes, held-out z NLL {held_out.get('z_nll', math.nan):.3f}")
 
-    def _world_model_epochs(self, episodes: list) -> dict:
+    def _world_model_epochs(self) -> dict:
+        """world_model_epochs passes over the dataset; the mean loss parts."""
         agent = self.agent
         totals: dict = {}
         count = 0
         for _ in range(agent.world_model_epochs):
-            order = self.rng.permutation(len(episodes))
-            for start in range(0, len(order), agent.world_model_minibatch_size):
-                parts = agent.update_world_model(pad_episodes([episodes[i] for i in order[start:start + agent.world_model_minibatch_size]]))
-                for key, value in parts.items():
+            for batch in self.dataset.minibatches(agent.world_model_minibatch_size, self.rng):
+                for key, value in agent.update_world_model(batch).items():
                     totals[key] = totals.get(key, 0.0) + value
                 count += 1
         return {key: value / count for key, value in totals.items()}
@@ -267,7 +337,9 @@ class WorldModelTrainer:
                         done_threshold=agent.done_threshold)
 
     def _train_controller(self, initial_observation: dict, sample_env) -> None:
+        """One round's dream phase: its controller updates in a DreamEnv of the current world model."""
         agent = self.agent
+        updates = self.round_dream_updates[self.round]
         self.dream = self._make_dream(initial_observation, sample_env, agent.dream_envs)
         if self._saved_dream is not None:
             observation = self.dream.set_state(self._saved_dream)
@@ -279,7 +351,7 @@ class WorldModelTrainer:
         # max_steps steps, so one fixed array holds them all.
         applied_so_far = np.zeros((agent.dream_envs, self.dream.max_steps), np.int64)
         applied_counts = np.zeros(agent.dream_envs, np.int64)
-        while self.dream_update < self.dream_updates:
+        while self.dream_update < updates:
             started = time.perf_counter()
             rollout = DreamRollout()
             finished_returns = []
@@ -316,9 +388,9 @@ class WorldModelTrainer:
                        "dream_episode_reward": float(np.mean(finished_returns)) if finished_returns else math.nan,
                        **{key: losses.get(key, math.nan) for key in ("total_loss", "policy_loss", "value_loss", "xfer_entropy",
                                                                      "location_entropy", "approximate_kl", "gradient_norm")}},
-                      f"dream {self.dream_update}/{self.dream_updates}, {self.dream_steps} dream steps, "
+                      f"round {self.round + 1}, dream {self.dream_update}/{updates}, {self.dream_steps} dream steps, "
                       f"dream return {np.mean(finished_returns) if finished_returns else math.nan:.4f}")
-            if self.dream_update % self.checkpoint_every == 0 or self.dream_update == self.dream_updates:
+            if self.dream_update % self.checkpoint_every == 0 or self.dream_update == updates:
                 self.save_checkpoint()
 
     def dream_score(self, initial_observation: dict, sample_env) -> float:
@@ -344,7 +416,7 @@ class WorldModelTrainer:
 
     def _log(self, values: dict, text: str) -> None:
         row = {field: math.nan for field in METRIC_FIELDS}
-        row.update({"update": self.row, "env_steps": self.real_env_steps, "dream_steps": self.dream_steps,
+        row.update({"update": self.row, "round": self.round + 1, "env_steps": self.real_env_steps, "dream_steps": self.dream_steps,
                     "wall_seconds": round(self.wall_seconds, 6), "episodes": 0, "dream_episodes": 0})
         row.update(values)
         self.log.append(row)

@@ -1,13 +1,10 @@
-"""The world-model agent: real-env memory, world-model learning, held-out metrics, the trainer and resume, bad input."""
-import json
-import os
-
+"""The world-model agent: real-env memory, world-model learning, the dream step against its numpy twin, bad input."""
 import numpy as np
 import pytest
 
 from rlgraph_xflow.agents.agent import ObservationSizes
 from rlgraph_xflow.agents.world_model import WorldModelAgent, graph_fingerprints, location_counts_of_prefix_masks
-from rlgraph_xflow.agents.world_model_episodes import RandomRolloutCollector, RecordedEpisode, pad_episodes, world_model_metrics
+from rlgraph_xflow.agents.world_model_episodes import RealEpisodeCollector, pad_episodes, world_model_metrics
 from rlgraph_xflow.core import SpecError
 from rlgraph_xflow.env.dream_env import DreamEnv
 from rlgraph_xflow.env.observation import GRAPH_TUPLE, LOCATION_MASKS, XFER_MASK
@@ -58,6 +55,20 @@ def test_real_env_memory_follows_the_trajectory_and_restarts_at_the_initial_grap
     assert np.abs(agent._memory["hidden_state"]).sum() > 0
     agent.act(batch_observations([env.reset()[0]]), greedy=True)
     np.testing.assert_array_equal(agent._memory["hidden_state"], 0.0)
+    # An exploring collector replaces the controller's action: h follows the action taken.
+    agent.act(batch_observations([initial]))
+    taken = np.argwhere(initial[LOCATION_MASKS])[-1]
+    agent.set_taken_actions([taken[0]], [taken[1]])
+    after, _, _, _, info = env.step((int(taken[0]), int(taken[1])))
+    assert not info["invalid"]
+    agent.act(batch_observations([after]), greedy=True)
+    expected = agent.dream_step(z0, [taken[0]], [taken[1]], zeros, zeros)
+    np.testing.assert_allclose(agent._memory["hidden_state"], expected["hidden_state"], atol=1e-5)
+    with pytest.raises(ValueError, match=r"expected xfers and locations of shape \(1,\) .*got \(2,\) and \(1,\)"):
+        agent.set_taken_actions([0, 0], [0])
+    agent.reset_memory()
+    with pytest.raises(ValueError, match="set_taken_actions: act\\(\\) has not acted on a real observation"):
+        agent.set_taken_actions([0], [0])
 
 
 def test_fingerprints_tell_graphs_apart_within_a_batch(setup):
@@ -74,8 +85,9 @@ def test_fingerprints_tell_graphs_apart_within_a_batch(setup):
 
 def test_the_world_model_learns_random_episodes(setup):
     agent, execution = setup
-    collector = RandomRolloutCollector(execution, agent.encode, seed=0)
-    episodes = collector.collect(6)
+    collector = RealEpisodeCollector(execution, agent.encode, execution.sample_env.reset()[1]["runtime_ms"],
+                                     agent.sizes.num_xfers)
+    episodes = collector.collect_random(6, np.random.default_rng(0))
     assert episodes and all(len(episode.latents) == len(episode) + 1 for episode in episodes)
     batch = pad_episodes(episodes)
     before, before_predictions = agent.evaluate_world_model(batch)
@@ -89,46 +101,6 @@ def test_the_world_model_learns_random_episodes(setup):
     assert metrics["held_out_steps"] == int(batch["lengths"].sum())
     assert metrics["xfer_mask_accuracy"] > max(before_metrics["xfer_mask_accuracy"], 0.8)
     assert metrics["reward_mae"] < before_metrics["reward_mae"]
-
-
-def test_world_model_metrics_match_hand_computed_values():
-    big = 1e9
-    batch = {
-        "rewards": np.array([[0.1, 0.2], [5.0, 5.0]], np.float32), "dones": np.array([[False, True], [True, True]]),
-        "next_xfer_mask": np.array([[[1, 0, 1], [0, 0, 1]], [[1, 1, 1], [1, 1, 1]]], bool),
-        "next_location_counts": np.array([[[3, 0], [0, 0]], [[4, 4], [4, 4]]], np.int32), "lengths": np.array([2, 0], np.int32),
-    }
-    predictions = {
-        "reward": np.array([[0.15, 0.0], [0.0, 0.0]], np.float32), "done_logits": np.array([[-1.0, 2.0], [-5.0, -5.0]]),
-        "xfer_validity_logits": np.array([[[1.0, -1.0, big], [1.0, -1.0, big]], [[-1.0, -1.0, big], [-1.0, -1.0, big]]]),
-        "location_count_logits": np.zeros((2, 2, 2)),
-    }
-    metrics = world_model_metrics(batch, predictions, z_nll=1.5, max_locations=4)
-    # Row 1 is all padding. Predicted counts: xfer 0 valid with round(0.5 * 4) = 2; xfer 1 invalid (0).
-    assert metrics == pytest.approx({"z_nll": 1.5, "reward_mae": 0.125, "done_accuracy": 1.0, "xfer_mask_accuracy": 0.75,
-                                     "location_mask_accuracy": 1 - 3 / 16, "mask_accuracy": 0.0, "held_out_steps": 2})
-
-
-def test_pad_episodes_layout_and_bad_input():
-    episode = RecordedEpisode()
-    for step in range(3):
-        episode.add_state(np.full(2, step, np.float32), np.array([True, step == 0, True]), np.array([step, 1]))
-    episode.xfers, episode.locations, episode.rewards, episode.dones = [0, 1], [2, 0], [0.5, 0.25], [False, True]
-    short = RecordedEpisode()
-    short.add_state(np.zeros(2), np.array([True, True, True]), np.array([1, 1]))
-    short.add_state(np.ones(2), np.array([False, False, True]), np.array([0, 0]))
-    short.xfers, short.locations, short.rewards, short.dones = [2], [0], [0.0], [True]
-    batch = pad_episodes([episode, short])
-    np.testing.assert_array_equal(batch["lengths"], [2, 1])
-    np.testing.assert_array_equal(batch["z"][0, :, 0], [0, 1])
-    np.testing.assert_array_equal(batch["next_z"][0, :, 0], [1, 2])
-    np.testing.assert_array_equal(batch["next_location_counts"][0], [[1, 1], [2, 1]])
-    np.testing.assert_array_equal(batch["next_xfer_mask"][1, 1], [False, False, True])   # padding: NO-OP stays valid
-    np.testing.assert_array_equal(batch["xfers"][1], [2, 0])
-    with pytest.raises(ValueError, match="at least one episode"):
-        pad_episodes([])
-    with pytest.raises(ValueError, match="episode 0 must have T >= 1 steps"):
-        pad_episodes([RecordedEpisode()])
 
 
 def test_dream_env_runs_on_the_world_model(setup):
@@ -214,47 +186,6 @@ def test_location_counts_of_prefix_masks_match_a_count_and_non_prefix_masks_are_
         location_counts_of_prefix_masks(masks[0])
 
 
-def _trainer(agent, execution, run_dir):
-    return agent.make_trainer(execution, str(run_dir), {"total_env_steps": 12, "checkpoint_every": 1}, seed=3)
-
-
-def test_trainer_counts_real_and_dream_steps_and_resumes_exactly(setup, tmp_path):
-    agent, execution = setup
-    trainer = _trainer(agent, execution, tmp_path)
-    assert trainer.iterations == 2 and trainer.dream_updates == 2   # 12 real steps in 2 x 6; 24 dream steps in 2 x 12
-    summary = trainer.run()
-    assert summary.env_steps == 12 and summary.extra_result["real_env_steps"] == 12
-    assert summary.extra_result["dream_steps"] == 24
-    assert set(summary.extra_result["world_model_metrics"]) >= {"z_nll", "reward_mae", "done_accuracy", "mask_accuracy"}
-    from rlgraph_xflow.reporting.metrics_log import read_metrics_csv
-
-    _, rows = read_metrics_csv(tmp_path / "metrics.csv")
-    assert [row["phase"] for row in rows] == ["world_model"] * 2 + ["dream"] * 2
-    assert [row["env_steps"] for row in rows] == [6, 12, 12, 12] and [row["dream_steps"] for row in rows] == [0, 0, 12, 24]
-    finished = agent.executor.variable_values()
-    # Interrupt after the first dream update: point latest.json at its checkpoint and resume.
-    checkpoints = sorted(name for name in os.listdir(tmp_path / "checkpoints") if name.startswith("dream-") and name.endswith(".json"))
-    first_dream = checkpoints[0]
-    latest = tmp_path / "checkpoints" / "latest.json"
-    pointer = json.loads(latest.read_text())
-    pointer.update(agent=first_dream.replace(".json", ".npz"), state=first_dream, update=3)
-    latest.write_text(json.dumps(pointer))
-    resumed = _trainer(agent, execution, tmp_path).run(resume=True)
-    assert resumed.env_steps == 12 and resumed.extra_result["dream_steps"] == 24
-    # The best real-episode graph (phase 1) is part of the dream-phase checkpoint.
-    assert summary.best_training_prefix is not None
-    assert resumed.best_training_prefix == summary.best_training_prefix
-    for name, value in agent.executor.variable_values().items():
-        np.testing.assert_allclose(value, finished[name], atol=1e-5, err_msg=name)
-    assert len(read_metrics_csv(tmp_path / "metrics.csv")[1]) == 4
-
-
-def test_resume_without_a_checkpoint_is_refused(setup, tmp_path):
-    agent, execution = setup
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        _trainer(agent, execution, tmp_path).run(resume=True)
-
-
 def test_bad_specs_and_inputs_are_refused(setup):
     agent, execution = setup
     sizes = agent.sizes
@@ -269,10 +200,15 @@ def test_bad_specs_and_inputs_are_refused(setup):
     with pytest.raises(ValueError, match="expected a real observation"):
         agent.act({"something": np.zeros(3)})
 
+    with pytest.raises(SpecError, match=r"agent.rounds: expected an int >= 1, got 0"):
+        WorldModelAgent(sizes, rounds=0)
+    with pytest.raises(SpecError, match=r"agent.real_exploration: expected a probability in \[0, 1\], got 1.5"):
+        WorldModelAgent(sizes, real_exploration=1.5)
+    with pytest.raises(SpecError, match="agent.world_model_dataset_episodes: expected an int >= 1, got 0"):
+        WorldModelAgent(sizes, world_model_dataset_episodes=0)
+
     class RemoteExecution:
         pass
 
-    with pytest.raises(ValueError, match="execution type 'local'"):
-        agent.make_trainer(RemoteExecution(), "unused", {"total_env_steps": 4, "checkpoint_every": 1}, seed=0)
     with pytest.raises(ValueError, match=r"expected an execution with collect_random_transitions .*got RemoteExecution"):
-        RandomRolloutCollector(RemoteExecution(), agent.encode)
+        RealEpisodeCollector(RemoteExecution(), agent.encode, 1.0, agent.sizes.num_xfers)
