@@ -3,8 +3,6 @@
 Classes and functions in this file:
   RecordedEpisode: one real episode as the MDN-RNN sees it: the latents and
     masks of its T + 1 states, and its T actions, rewards and done flags.
-  collect_policy_transitions: the execution's collect_random_transitions
-    with the actions chosen by a caller (the controller, with exploration).
   RealEpisodeCollector: has an execution (local or Ray) step its
     environments, with the random agent (uniform over the valid (xfer,
     location) pairs and NO-OP, as rlgraph_xflow.evaluation's baseline) or
@@ -67,58 +65,12 @@ class RecordedEpisode:
         return self.progress.record(self.runtime_ms)
 
 
-def collect_policy_transitions(execution, steps_per_env: int, choose_actions: Callable) -> list[RandomTransition]:
-    """Steps every environment `steps_per_env` times with the actions `choose_actions` picks.
-
-    The execution's collect_random_transitions with a caller's actions: the
-    same step, episode bookkeeping and final observations (on Ray too, where
-    a replaced worker replays the logged actions). It drives the execution
-    through the step and record methods collect_random_transitions uses,
-    since the execution has no public call for chosen actions that also
-    returns the ended episodes' last observations.
-
-    Args:
-        execution: a LocalExecution or RayExecution.
-        steps_per_env: steps of every environment (>= 1).
-        choose_actions: batched observation -> [num_envs, 2] (xfer, location)
-            integer actions; called once per step, in step order.
-
-    Returns:
-        One RandomTransition per step.
-
-    Raises:
-        ValueError: for steps_per_env < 1, or actions of the wrong shape or type.
-    """
-    if isinstance(steps_per_env, bool) or not isinstance(steps_per_env, (int, np.integer)) or steps_per_env < 1:
-        raise ValueError(f"collect_policy_transitions: steps_per_env must be an int >= 1, got {steps_per_env!r}")
-    if execution.observation is None:
-        execution.reset()
-    start_rollout = getattr(execution.env, "start_rollout", None)
-    if start_rollout is not None:
-        start_rollout()   # a Ray execution's replay of a dead worker starts here
-    transitions = []
-    for _ in range(steps_per_env):
-        actions = np.asarray(choose_actions(execution.observation))
-        if actions.shape != (execution.num_envs, 2) or not np.issubdtype(actions.dtype, np.integer):
-            raise ValueError(f"collect_policy_transitions: choose_actions must return integer actions of shape "
-                             f"({execution.num_envs}, 2), got {actions.dtype} {actions.shape}")
-        actions = actions.astype(np.int64)
-        observation, rewards, terminated, truncated, infos = execution._step(actions, keep_final_observations=True)
-        dones = terminated | truncated
-        finished = execution._record_step(actions[:, 0], actions[:, 1], rewards, dones, infos)
-        final_observations = {index: infos[index]["final_observation"] for index in finished}
-        infos = [{key: value for key, value in info.items() if key != "final_observation"} for info in infos]
-        transitions.append(RandomTransition(actions, rewards, dones, infos, observation, final_observations, finished))
-        execution.observation = observation
-    return transitions
-
-
 class RealEpisodeCollector:
     """Real episodes from an execution's environments, acted by the random agent or by chosen actions.
 
     Args:
         execution: a LocalExecution or RayExecution (its reset, observation,
-            num_envs and collect_random_transitions).
+            num_envs, collect_transitions and collect_random_transitions).
         encode: graph_tuple (B graphs) -> latents [B, D].
         initial_runtime_ms: the runtime of the environments' initial graph
             (where every episode starts; the best prefix of an episode still
@@ -127,8 +79,8 @@ class RealEpisodeCollector:
     """
 
     def __init__(self, execution, encode: Callable, initial_runtime_ms: float, num_xfers: int):
-        if not hasattr(execution, "collect_random_transitions"):
-            raise ValueError(f"RealEpisodeCollector: expected an execution with collect_random_transitions "
+        if not hasattr(execution, "collect_transitions"):
+            raise ValueError(f"RealEpisodeCollector: expected an execution with collect_transitions "
                              f"(execution type 'local' or 'ray'), got {type(execution).__name__}")
         self.execution = execution
         self.encode = encode
@@ -160,10 +112,10 @@ class RealEpisodeCollector:
         return self._record(self.execution.collect_random_transitions(steps_per_env, rng))
 
     def collect_chosen(self, steps_per_env: int, choose_actions: Callable) -> list:
-        """Steps every environment `steps_per_env` times with chosen actions (see collect_policy_transitions)."""
+        """Steps every environment `steps_per_env` times with chosen actions (the execution's collect_transitions)."""
         if not self.episodes:
             self.reset()
-        return self._record(collect_policy_transitions(self.execution, steps_per_env, choose_actions))
+        return self._record(self.execution.collect_transitions(steps_per_env, choose_actions))
 
     def _record(self, transitions: Sequence[RandomTransition]) -> list:
         finished = []

@@ -134,9 +134,9 @@ class WorldModelTrainer:
 
     def __init__(self, agent, execution, run_dir: str, total_env_steps: int, checkpoint_every: int = 5, seed: int = 0,
                  keep_episodes: int = 64, progress: bool = True):
-        if not hasattr(execution, "collect_random_transitions") or not hasattr(execution, "sample_env"):
+        if not hasattr(execution, "collect_transitions") or not hasattr(execution, "sample_env"):
             raise ValueError(f"the world-model agent collects real episodes through an execution's "
-                             f"collect_random_transitions (execution type 'local' or 'ray'); got {type(execution).__name__}")
+                             f"collect_transitions (execution type 'local' or 'ray'); got {type(execution).__name__}")
         self.agent, self.execution, self.run_dir = agent, execution, run_dir
         self.checkpoint_every, self.keep_episodes, self.progress, self.seed = checkpoint_every, keep_episodes, progress, seed
         self.steps_per_iteration = agent.num_envs * agent.rollout_steps

@@ -6,14 +6,15 @@ Classes and functions in this file:
     (the lowest runtime among its graphs, the initial one included, and how
     many of its rewrites reach it).
   EpisodeProgress: the record of an episode in progress, step by step.
-  RandomTransition: one step of every environment under the random agent,
+  RandomTransition: one step of every environment (random or chosen actions),
     with the ended episodes' last observations (what the world model learns
     from).
   random_valid_actions: the random agent: per environment, a uniform choice
     among the valid (xfer, location) pairs and NO-OP.
   LocalExecution: steps `num_envs` environments with an agent's actions
-    (collect, filling a rollout buffer) or the random agent's
-    (collect_random_transitions), and reports finished episodes. Its state
+    (collect, filling a rollout buffer), with a caller's actions
+    (collect_transitions) or the random agent's (collect_random_transitions),
+    and reports finished episodes. Its state
     (the episodes in progress) can be saved and restored, so a resumed run
     continues exactly where the checkpoint was taken. Registered as
     execution type "local" (the default; no server, nothing to start).
@@ -25,11 +26,18 @@ an episode is the initial graph with the rewrites applied so far.
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
+
 import numpy as np
 
 from rlgraph_xflow.env.observation import LOCATION_MASKS
 from rlgraph_xflow.env.vector_env import BatchedXflowEnv
 from rlgraph_xflow.execution import EXECUTIONS
+
+
+def _check_steps_per_env(steps_per_env, caller: str) -> None:
+    if isinstance(steps_per_env, bool) or not isinstance(steps_per_env, (int, np.integer)) or steps_per_env < 1:
+        raise ValueError(f"{caller}: steps_per_env must be an int >= 1, got {steps_per_env!r}")
 
 
 @dataclasses.dataclass
@@ -219,30 +227,34 @@ class LocalExecution:
             self.observation = observation
         return finished
 
-    def collect_random_transitions(self, steps_per_env: int, rng: np.random.Generator) -> list[RandomTransition]:
-        """Steps every environment `steps_per_env` times with the random agent (random_valid_actions).
+    def collect_transitions(self, steps_per_env: int, choose_actions: Callable) -> list[RandomTransition]:
+        """Steps every environment `steps_per_env` times with the actions `choose_actions` picks.
 
-        The actions are drawn here, from `rng`, in environment order, so the
-        same generator state gives the same transitions whatever steps the
-        environments (in this process or on Ray workers). Episodes in
-        progress carry over from one call to the next.
+        Episodes in progress carry over from one call to the next; every
+        step is recorded in the episodes' bookkeeping (their EpisodeRecords
+        come back in the transitions of the steps that end them).
 
         Args:
             steps_per_env: steps of every environment (>= 1).
-            rng: the random agent's generator (advanced by this call).
+            choose_actions: batched observation -> [num_envs, 2] integer
+                (xfer, location) actions; called once per step, in step order.
 
         Returns:
             One RandomTransition per step.
+
+        Raises:
+            ValueError: for steps_per_env < 1, or actions of the wrong shape or type.
         """
-        if isinstance(steps_per_env, bool) or not isinstance(steps_per_env, (int, np.integer)) or steps_per_env < 1:
-            raise ValueError(f"collect_random_transitions: steps_per_env must be an int >= 1, got {steps_per_env!r}")
-        if not isinstance(rng, np.random.Generator):
-            raise ValueError(f"collect_random_transitions: rng must be a numpy Generator, got {type(rng).__name__}")
+        _check_steps_per_env(steps_per_env, "collect_transitions")
         if self.observation is None:
             self.reset()
         transitions = []
         for _ in range(steps_per_env):
-            actions = random_valid_actions(self.observation[LOCATION_MASKS], rng, self.env.num_xfers)
+            actions = np.asarray(choose_actions(self.observation))
+            if actions.shape != (self.num_envs, 2) or not np.issubdtype(actions.dtype, np.integer):
+                raise ValueError(f"collect_transitions: choose_actions must return integer actions of shape "
+                                 f"({self.num_envs}, 2), got {actions.dtype} {actions.shape}")
+            actions = actions.astype(np.int64)
             observation, rewards, terminated, truncated, infos = self._step(actions, keep_final_observations=True)
             dones = terminated | truncated
             finished = self._record_step(actions[:, 0], actions[:, 1], rewards, dones, infos)
@@ -251,6 +263,26 @@ class LocalExecution:
             transitions.append(RandomTransition(actions, rewards, dones, infos, observation, final_observations, finished))
             self.observation = observation
         return transitions
+
+    def collect_random_transitions(self, steps_per_env: int, rng: np.random.Generator) -> list[RandomTransition]:
+        """collect_transitions with the random agent's actions (random_valid_actions).
+
+        The actions are drawn here, from `rng`, in environment order, so the
+        same generator state gives the same transitions whatever steps the
+        environments (in this process or on Ray workers).
+
+        Args:
+            steps_per_env: steps of every environment (>= 1).
+            rng: the random agent's generator (advanced by this call).
+
+        Returns:
+            One RandomTransition per step.
+        """
+        _check_steps_per_env(steps_per_env, "collect_random_transitions")
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError(f"collect_random_transitions: rng must be a numpy Generator, got {type(rng).__name__}")
+        return self.collect_transitions(
+            steps_per_env, lambda observation: random_valid_actions(observation[LOCATION_MASKS], rng, self.env.num_xfers))
 
     def get_state(self) -> dict:
         return {

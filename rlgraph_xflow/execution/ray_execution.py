@@ -14,8 +14,8 @@ Classes and functions in this file:
     worker that dies: a new actor restores the anchor and replays the
     logged actions, so the step that failed is re-run and no step is lost.
   RayExecution: LocalExecution's interface and bookkeeping over
-    RemoteBatchedEnv (collect for an agent's rollouts,
-    collect_random_transitions for the world model's random-agent data).
+    RemoteBatchedEnv (collect for an agent's rollouts, collect_transitions
+    and collect_random_transitions for the world model's real episodes).
     Registered as execution type "ray".
 
 Design: the policy stays in the learner. Each step the learner calls
@@ -470,13 +470,13 @@ class RayExecution(LocalExecution):
         self.env.start_rollout()
         return super().collect(agent, buffer)
 
-    def collect_random_transitions(self, steps_per_env: int, rng: np.random.Generator) -> list:
-        """As LocalExecution.collect_random_transitions (the same transitions for the same `rng` state);
-        a worker that dies is replaced and its part re-run."""
+    def collect_transitions(self, steps_per_env: int, choose_actions) -> list:
+        """As LocalExecution.collect_transitions (collect_random_transitions goes through it too, so the same
+        `rng` state gives the same transitions as in-process); a worker that dies is replaced and its part re-run."""
         if self.observation is None:
             self.reset()
         self.env.start_rollout()
-        return super().collect_random_transitions(steps_per_env, rng)
+        return super().collect_transitions(steps_per_env, choose_actions)
 
     def _step(self, actions: np.ndarray, keep_final_observations: bool):
         return self.env.step(actions, keep_final_observations=keep_final_observations)

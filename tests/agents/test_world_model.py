@@ -210,5 +210,5 @@ def test_bad_specs_and_inputs_are_refused(setup):
     class RemoteExecution:
         pass
 
-    with pytest.raises(ValueError, match=r"expected an execution with collect_random_transitions .*got RemoteExecution"):
+    with pytest.raises(ValueError, match=r"expected an execution with collect_transitions .*got RemoteExecution"):
         RealEpisodeCollector(RemoteExecution(), agent.encode, 1.0, agent.sizes.num_xfers)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from rlgraph_xflow.agents.world_model_episodes import (EpisodeDataset, RealEpisodeCollector, RecordedEpisode,
-                                                       collect_policy_transitions, pad_episodes, world_model_metrics)
+                                                       pad_episodes, world_model_metrics)
 from rlgraph_xflow.env.observation import GRAPH_TUPLE, LOCATION_MASKS, XFER_MASK
 from rlgraph_xflow.env.xflow_env import XflowEnv
 from rlgraph_xflow.execution.local import LocalExecution, random_valid_actions
@@ -28,7 +28,7 @@ def test_chosen_actions_collect_what_the_execution_collects_for_the_same_actions
     random_execution.reset()
     num_xfers = chosen_execution.sample_env.num_xfers
     rng = np.random.default_rng(7)
-    chosen = collect_policy_transitions(chosen_execution, 7,
+    chosen = chosen_execution.collect_transitions(7,
                                         lambda observation: random_valid_actions(observation[LOCATION_MASKS], rng, num_xfers))
     expected = random_execution.collect_random_transitions(7, np.random.default_rng(7))
     assert any(transition.finished for transition in expected)   # the comparison covers ended episodes
@@ -84,11 +84,11 @@ def test_chosen_collection_refuses_bad_actions_and_bad_step_counts(executions):
     execution, _ = executions
     execution.reset()
     with pytest.raises(ValueError, match=r"integer actions of shape \(2, 2\), got int64 \(3, 2\)"):
-        collect_policy_transitions(execution, 1, lambda observation: np.zeros((3, 2), np.int64))
+        execution.collect_transitions(1, lambda observation: np.zeros((3, 2), np.int64))
     with pytest.raises(ValueError, match=r"integer actions of shape \(2, 2\), got float64 \(2, 2\)"):
-        collect_policy_transitions(execution, 1, lambda observation: np.zeros((2, 2)))
+        execution.collect_transitions(1, lambda observation: np.zeros((2, 2)))
     with pytest.raises(ValueError, match="steps_per_env must be an int >= 1, got 0"):
-        collect_policy_transitions(execution, 0, lambda observation: np.zeros((2, 2), np.int64))
+        execution.collect_transitions(0, lambda observation: np.zeros((2, 2), np.int64))
     with pytest.raises(ValueError, match="neither an outcome nor a progress record"):
         RecordedEpisode().outcome_so_far()
 
