@@ -51,10 +51,20 @@ def save_variables(variables: Mapping[str, object], path: str) -> str:
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     arrays = {name: np.asarray(variable) for name, variable in variables.items()}
-    descriptor, temporary = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=folder)
+    _write_atomically(path, "wb", lambda stream: np.savez(stream, **arrays))
+    return path
+
+
+def _write_atomically(path: str, mode: str, write) -> None:
+    """Calls write(stream) on a temporary file in path's folder, syncs it, renames it over `path`.
+
+    A reader sees the old file or the new one, never a partial write; a
+    failed write leaves no temporary file behind.
+    """
+    descriptor, temporary = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=os.path.dirname(os.path.abspath(path)))
     try:
-        with os.fdopen(descriptor, "wb") as stream:
-            np.savez(stream, **arrays)
+        with os.fdopen(descriptor, mode) as stream:
+            write(stream)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
@@ -62,7 +72,6 @@ def save_variables(variables: Mapping[str, object], path: str) -> str:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
-    return path
 
 
 def load_arrays(path: str) -> dict:
@@ -97,18 +106,7 @@ def restore_variables(variables: Mapping[str, object], path: str) -> None:
 
 def write_json_atomically(path: str, document: Any) -> None:
     """Writes JSON to a temporary file in the same folder, syncs it, renames it over `path`."""
-    path = os.fspath(path)
-    descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(descriptor, "w") as stream:
-            json.dump(document, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    _write_atomically(os.fspath(path), "w", lambda stream: json.dump(document, stream))
 
 
 def _encode_bytes(value):
