@@ -16,7 +16,7 @@ Classes and functions in this file:
   world_model_metrics: held-out accuracy of the world model's predictions.
 
 The split: the execution knows the environments and hands back
-observations (RandomTransition: each step's observation and, for an episode
+observations (Transition: each step's observation and, for an episode
 that ended, the state its last action led to, which the PPO rollout buffer
 does not keep); the collector, in the trainer's process, computes every
 state's latent z with the agent's encoder.
@@ -29,7 +29,7 @@ from typing import Callable, Iterator, Optional, Sequence
 import numpy as np
 
 from rlgraph_xflow.env.observation import GRAPH_TUPLE, LOCATION_MASKS, XFER_MASK, concatenate_graphs
-from rlgraph_xflow.execution.local import EpisodeProgress, EpisodeRecord, RandomTransition
+from rlgraph_xflow.execution.local import EpisodeProgress, EpisodeRecord, Transition
 
 
 @dataclasses.dataclass
@@ -117,7 +117,7 @@ class RealEpisodeCollector:
             self.reset()
         return self._record(self.execution.collect_transitions(steps_per_env, choose_actions))
 
-    def _record(self, transitions: Sequence[RandomTransition]) -> list:
+    def _record(self, transitions: Sequence[Transition]) -> list:
         finished = []
         for transition in transitions:
             ended = sorted(transition.final_observations)

@@ -6,7 +6,7 @@ Classes and functions in this file:
     (the lowest runtime among its graphs, the initial one included, and how
     many of its rewrites reach it).
   EpisodeProgress: the record of an episode in progress, step by step.
-  RandomTransition: one step of every environment (random or chosen actions),
+  Transition: one step of every environment (random or chosen actions),
     with the ended episodes' last observations (what the world model learns
     from).
   random_valid_actions: the random agent: per environment, a uniform choice
@@ -116,8 +116,8 @@ class EpisodeProgress:
 
 
 @dataclasses.dataclass
-class RandomTransition:
-    """One step of every environment under the random agent.
+class Transition:
+    """One step of every environment (the random agent's or a caller's actions).
 
     Attributes:
         actions: [B, 2] (xfer, location) per environment.
@@ -227,7 +227,7 @@ class LocalExecution:
             self.observation = observation
         return finished
 
-    def collect_transitions(self, steps_per_env: int, choose_actions: Callable) -> list[RandomTransition]:
+    def collect_transitions(self, steps_per_env: int, choose_actions: Callable) -> list[Transition]:
         """Steps every environment `steps_per_env` times with the actions `choose_actions` picks.
 
         Episodes in progress carry over from one call to the next; every
@@ -240,7 +240,7 @@ class LocalExecution:
                 (xfer, location) actions; called once per step, in step order.
 
         Returns:
-            One RandomTransition per step.
+            One Transition per step.
 
         Raises:
             ValueError: for steps_per_env < 1, or actions of the wrong shape or type.
@@ -260,11 +260,11 @@ class LocalExecution:
             finished = self._record_step(actions[:, 0], actions[:, 1], rewards, dones, infos)
             final_observations = {index: infos[index]["final_observation"] for index in finished}
             infos = [{key: value for key, value in info.items() if key != "final_observation"} for info in infos]
-            transitions.append(RandomTransition(actions, rewards, dones, infos, observation, final_observations, finished))
+            transitions.append(Transition(actions, rewards, dones, infos, observation, final_observations, finished))
             self.observation = observation
         return transitions
 
-    def collect_random_transitions(self, steps_per_env: int, rng: np.random.Generator) -> list[RandomTransition]:
+    def collect_random_transitions(self, steps_per_env: int, rng: np.random.Generator) -> list[Transition]:
         """collect_transitions with the random agent's actions (random_valid_actions).
 
         The actions are drawn here, from `rng`, in environment order, so the
@@ -276,7 +276,7 @@ class LocalExecution:
             rng: the random agent's generator (advanced by this call).
 
         Returns:
-            One RandomTransition per step.
+            One Transition per step.
         """
         _check_steps_per_env(steps_per_env, "collect_random_transitions")
         if not isinstance(rng, np.random.Generator):
