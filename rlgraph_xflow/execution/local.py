@@ -48,7 +48,6 @@ class EpisodeRecord:
         reward: the summed reward.
         length: environment steps, NO-OP and invalid actions included.
         final_runtime_ms: the runtime of the graph the episode ended with.
-        applied_xfers: the xfer id of every applied rewrite, in order.
         applied_steps: the (xfer, location) of every applied rewrite, in
             order: replaying them from the initial graph rebuilds the episode.
         best_runtime_ms: the lowest runtime among the episode's graphs (the
@@ -60,10 +59,14 @@ class EpisodeRecord:
     reward: float
     length: int
     final_runtime_ms: float
-    applied_xfers: list
     applied_steps: list
     best_runtime_ms: float
     best_prefix_length: int
+
+    @property
+    def applied_xfers(self) -> list:
+        """The xfer id of every applied rewrite, in order."""
+        return [xfer for xfer, _ in self.applied_steps]
 
 
 class EpisodeProgress:
@@ -78,7 +81,6 @@ class EpisodeProgress:
         self.num_xfers = num_xfers
         self.reward = 0.0
         self.length = 0
-        self.applied_xfers: list = []
         self.applied_steps: list = []
         self.best_runtime_ms = float(initial_runtime_ms)
         self.best_prefix_length = 0
@@ -89,7 +91,6 @@ class EpisodeProgress:
         self.length += 1
         if int(xfer) >= self.num_xfers or info["invalid"]:
             return  # NO-OP or an invalid action: the graph did not change
-        self.applied_xfers.append(int(xfer))
         self.applied_steps.append((int(xfer), int(location)))
         # Strictly lower: of equally cheap graphs the shortest prefix is kept.
         if info["runtime_ms"] < self.best_runtime_ms:
@@ -97,19 +98,17 @@ class EpisodeProgress:
             self.best_prefix_length = len(self.applied_steps)
 
     def record(self, final_runtime_ms: float) -> EpisodeRecord:
-        return EpisodeRecord(float(self.reward), int(self.length), float(final_runtime_ms), list(self.applied_xfers),
-                             list(self.applied_steps), self.best_runtime_ms, self.best_prefix_length)
+        return EpisodeRecord(float(self.reward), int(self.length), float(final_runtime_ms), list(self.applied_steps),
+                             self.best_runtime_ms, self.best_prefix_length)
 
     def get_state(self) -> dict:
-        return {"reward": self.reward, "length": self.length, "applied_xfers": list(self.applied_xfers),
-                "applied_steps": [list(step) for step in self.applied_steps], "best_runtime_ms": self.best_runtime_ms,
+        return {"reward": self.reward, "length": self.length, "applied_steps": [list(step) for step in self.applied_steps], "best_runtime_ms": self.best_runtime_ms,
                 "best_prefix_length": self.best_prefix_length}
 
     @classmethod
     def from_state(cls, state: dict, num_xfers: int) -> "EpisodeProgress":
         progress = cls(state["best_runtime_ms"], num_xfers)
         progress.reward, progress.length = float(state["reward"]), int(state["length"])
-        progress.applied_xfers = [int(xfer) for xfer in state["applied_xfers"]]
         progress.applied_steps = [(int(xfer), int(location)) for xfer, location in state["applied_steps"]]
         progress.best_prefix_length = int(state["best_prefix_length"])
         return progress
