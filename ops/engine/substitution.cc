@@ -117,6 +117,66 @@ std::string HexSuffix(uint64_t value) {
 
 // ------------------------------------------------------------------ planning
 
+// True when no input variable of `match` would, after the rewrite, depend on
+// a target op that reads it. A variable computed from matched outputs reads,
+// after the rewrite, the target tensors those outputs are mapped to; a cycle
+// closes exactly when such a target op reads the variable itself (within the
+// target). A matched output mapped to another variable is refused when that
+// variable also depends on the match (rare; not worth chasing further).
+template <typename MappingOf>
+bool VariablesAvoidCycles(const Rule& rule, const Graph& graph, const Match& match, int32_t first_matched,
+                          const MappingOf& mapping_of) {
+  const std::vector<int32_t>& matched = match.ops;
+  // The matched outputs each variable reads through outside ops.
+  std::vector<std::vector<Edge>> reached(match.variables.size());
+  for (size_t variable = 0; variable < match.variables.size(); ++variable) {
+    const int32_t start = match.variables[variable].op;
+    if (start <= first_matched) continue;
+    std::vector<int32_t> stack{start};
+    std::unordered_set<int32_t> visited;
+    while (!stack.empty()) {
+      const int32_t current = stack.back();
+      stack.pop_back();
+      if (!visited.insert(current).second) continue;
+      for (const Edge& edge : graph.op(current).inputs) {
+        if (edge.IsMissing() || edge.op < first_matched) continue;
+        if (Contains(matched, edge.op)) {
+          reached[variable].push_back(edge);
+        } else {
+          stack.push_back(edge.op);
+        }
+      }
+    }
+  }
+  auto local_of = [&](int32_t graph_op) {
+    return static_cast<int32_t>(std::find(matched.begin(), matched.end(), graph_op) - matched.begin());
+  };
+  for (size_t variable = 0; variable < match.variables.size(); ++variable) {
+    if (reached[variable].empty()) continue;
+    // reads[t]: target op t reads this variable, directly or through earlier target ops.
+    std::vector<bool> reads(rule.target.size(), false);
+    for (size_t t = 0; t < rule.target.size(); ++t) {
+      for (const TargetInput& input : rule.target[t].inputs) {
+        if ((input.kind == TargetInput::Kind::kVariable && input.index == static_cast<int32_t>(variable)) ||
+            (input.kind == TargetInput::Kind::kTargetOp && reads[static_cast<size_t>(input.index)])) {
+          reads[t] = true;
+        }
+      }
+    }
+    for (const Edge& edge : reached[variable]) {
+      const OutputMapping* mapping = mapping_of(local_of(edge.op), edge.output);
+      if (mapping == nullptr) return false;
+      if (mapping->target.kind == TargetInput::Kind::kTargetOp) {
+        if (reads[static_cast<size_t>(mapping->target.index)]) return false;
+      } else if (mapping->target.kind == TargetInput::Kind::kVariable) {
+        const auto other = static_cast<size_t>(mapping->target.index);
+        if (other == variable || !reached[other].empty()) return false;
+      }
+    }
+  }
+  return true;
+}
+
 // Turns a complete, constraint-satisfying match into a Rewrite, or returns
 // nothing when the match is not a valid location.
 std::optional<Rewrite> PlanRewrite(const Rule& rule, int32_t xfer, const GraphIndex& index, Match match) {
@@ -143,22 +203,29 @@ std::optional<Rewrite> PlanRewrite(const Rule& rule, int32_t xfer, const GraphIn
       if (output.edge.op == matched[k] && mapping_of(source_op, output.edge.output) == nullptr) return std::nullopt;
     }
   }
-  // A variable computed downstream of a matched op would close a cycle.
+  // A variable computed downstream of a matched op can close a cycle: the
+  // rewrite reroutes that op's outside readers to their mapped target
+  // tensors. The quick walk below settles the usual case (no variable
+  // depends on a matched op); when one does, the location is still valid if
+  // no mapped target tensor on that dependency reads the variable (GELU's
+  // Mul(x, 1 + erf(Div(x, s))) next to the Div it depends on).
   const int32_t first_matched = *std::min_element(matched.begin(), matched.end());
   std::vector<int32_t> stack;
   std::unordered_set<int32_t> visited;
+  bool depends_on_match = false;
   for (const Edge& variable : match.variables) {
     if (variable.op > first_matched) stack.push_back(variable.op);
   }
-  while (!stack.empty()) {
+  while (!stack.empty() && !depends_on_match) {
     const int32_t current = stack.back();
     stack.pop_back();
-    if (Contains(matched, current)) return std::nullopt;
+    if (Contains(matched, current)) depends_on_match = true;
     if (!visited.insert(current).second) continue;
     for (const Edge& edge : graph.op(current).inputs) {
       if (!edge.IsMissing() && edge.op >= first_matched) stack.push_back(edge.op);
     }
   }
+  if (depends_on_match && !VariablesAvoidCycles(rule, graph, match, first_matched, mapping_of)) return std::nullopt;
 
   Rewrite rewrite;
   rewrite.xfer = xfer;

@@ -85,6 +85,37 @@ def test_merge_that_would_create_a_cycle_is_not_a_location():
     assert LIBRARY.locations(graph2).counts[xfer("merge_matmuls_shared_input")] == 0
 
 
+
+def test_a_variable_computed_from_the_match_is_allowed_when_no_target_op_reading_it_replaces_the_match():
+    """GELU's Mul(x, 1 + erf(x / s)) next to the Div it depends on: the Mul's
+    other input is computed from the matched Div, but the Div is replaced by a
+    new Div of x alone, so the rewrite closes no cycle."""
+    graph = _engine.Graph()
+    x = graph.add_input("x", "float32", [2, 3])
+    scale = graph.add_weight("scale", "float32", [])
+    one = graph.add_weight("one", "float32", [])
+    divided = graph.add_op("Div", "divided", [(x, 0), (scale, 0)])
+    error_function = graph.add_op("Erf", "erf", [(divided, 0)])
+    shifted = graph.add_op("Add", "shifted", [(error_function, 0), (one, 0)])
+    gated = graph.add_op("Mul", "gated", [(x, 0), (shifted, 0)])
+    graph.set_outputs([(gated, 0, "y")])
+    rescale = xfer("rescale_mul_input_by_sibling_div")
+    assert LIBRARY.locations(graph).descriptors[rescale] == [[divided, gated]]
+
+    rewritten = LIBRARY.apply(graph, rescale, 0)
+    ops = rewritten.ops()
+    for op in ops:
+        assert all(producer < op["index"] for producer, _ in op["inputs"])
+    erf = next(op for op in ops if op["name"] == "erf")
+    new_divide = ops[erf["inputs"][0][0]]
+    assert new_divide["type"] == "Div" and new_divide["inputs"][0][0] == x
+    # The graph's output is now Mul(Mul(x / s, s), 1 + erf(x / s)).
+    output = ops[rewritten.outputs[0][0]]
+    restored = ops[output["inputs"][0][0]]
+    assert output["type"] == "Mul" and restored["type"] == "Mul"
+    assert ops[restored["inputs"][0][0]]["index"] == new_divide["index"]
+    assert ops[output["inputs"][1][0]]["name"] == "shifted"
+
 def test_locations_are_sorted_and_capped():
     graph = _engine.Graph()
     x = graph.add_input("x", "float32", [1, 2, 4, 4])

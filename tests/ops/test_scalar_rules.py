@@ -229,3 +229,64 @@ def test_greedy_moves_every_gelu_half_into_a_weight(bert):
     launches = bert.cost(device="h100").kernel_launches - result.graph.cost(device="h100").kernel_launches
     # Each of the 12 layers: Q/K/V merged (six launches become three) and the 0.5 folded (one launch).
     assert launches == 12 * (3 + 1)
+
+
+def apply_at_new_op(graph, rule: str, name_prefix: str):
+    """Applies `rule` at its location whose matched ops include one a rewrite created, named `name_prefix`..."""
+    index = xfer(rule)
+    for location, matched in enumerate(locations(graph, LIBRARY).descriptors[index]):
+        if any(name.startswith(name_prefix) for name in op_names(graph, matched)):
+            return apply(graph, LIBRARY, index, location)
+    raise AssertionError(f"{rule} has no location matching an op named {name_prefix}...")
+
+
+def test_gelu_scale_reaches_the_dense_weights_through_one_dearer_step(bert):
+    """GELU reads x in Div(x, sqrt 2) and in Mul(x, 1 + erf(.)): the Div folds into
+    the dense layer before it only after the Mul reads x / sqrt 2, which costs a Mul."""
+    gelu = "encoder.layer.0.intermediate."
+    launches = bert.cost(device="h100").kernel_launches
+    steps = [
+        (apply_at, "rescale_mul_input_by_sibling_div", gelu + "gelu.Mul", +1),
+        (apply_at_new_op, "move_scalar_mul_after_mul", "rescale_mul_input_by_sibling_div.restored", 0),
+        (apply_at, "move_scalar_mul_from_matmul_first_input_to_second", gelu + "gelu.Mul_half", -1),
+        (apply_at_new_op, "move_scalar_mul_from_matmul_first_input_to_second", "move_scalar_mul_after_mul.result", -1),
+        (apply_at, "distribute_scalar_div_over_add", gelu + "dense.Add", 0),
+        (apply_at, "fold_scalar_div_into_matmul", gelu + "dense.MatMul", -1),
+    ]
+    graph = bert
+    for place, rule, name, change in steps:
+        graph = place(graph, rule, name)
+        now = graph.cost(device="h100").kernel_launches
+        assert now == launches + change, f"{rule}: {now - launches:+d} launches, expected {change:+d}"
+        launches = now
+    assert graph.cost(device="h100").kernel_launches == bert.cost(device="h100").kernel_launches - 2
+
+    # The Erf now reads the dense layer's output directly (its Div is in the weights).
+    engine = graph.engine
+    erf = engine.op(engine.find_op(gelu + "gelu.Erf"))
+    producer = engine.op(erf["inputs"][0][0])
+    assert producer["type"] == "Add", f"the Erf reads a {producer['type']}"
+    assert "MatMul" in [engine.op(op)["type"] for op, _ in producer["inputs"]]
+    assert launched_ops(graph, "Div") == launched_ops(bert, "Div") - 1
+
+    result = verify(export(bert), export(graph), runs=1, warmup=0)
+    assert result.equal, result.outputs
+
+
+def test_rescale_and_its_reverse_refuse_integer_division():
+    def sibling_graph(dtype: str, with_restore: bool) -> _engine.Graph:
+        graph = _engine.Graph()
+        x = graph.add_input("x", dtype, [2, 3])
+        scalar = graph.add_weight("scalar", dtype, [])
+        divided = graph.add_op("Div", "divided", [(x, 0), (scalar, 0)])
+        if with_restore:
+            product = graph.add_op("Mul", "restored", [(divided, 0), (scalar, 0)])
+        else:
+            product = graph.add_op("Mul", "product", [(x, 0), (x, 0)])
+        graph.set_outputs([(divided, 0, "quotient"), (product, 0, "y")])
+        return graph
+
+    for rule, with_restore in (("rescale_mul_input_by_sibling_div", False), ("cancel_scalar_div_then_mul", True)):
+        assert LIBRARY.locations(sibling_graph("float32", with_restore)).counts[xfer(rule)] >= 1, rule
+        # 7 / 2 * 2 = 6 in integers: the rewrite would change the value.
+        assert LIBRARY.locations(sibling_graph("int64", with_restore)).counts[xfer(rule)] == 0, rule
