@@ -50,10 +50,15 @@ def main() -> None:
     library = load_rules()
 
     def apply_named(graph, rule, op_name):
+        """Applies `rule` where it matches op_name (None: the Mul that rescale_mul_input_by_sibling_div created)."""
         index = library.find(rule)
         for location, matched in enumerate(locations(graph, library).descriptors[index]):
             names = [graph.engine.op(op)["name"] for op in matched]
-            if op_name in names if op_name else names[0].startswith("rescale_mul_input_by_sibling_div.restored"):
+            if op_name is None:
+                found = names[0].startswith("rescale_mul_input_by_sibling_div.restored")
+            else:
+                found = op_name in names
+            if found:
                 return apply(graph, library, index, location)
         raise SystemExit(f"bert_scale_chains: {rule} has no location at {op_name or 'the rescaled Mul'}")
 
