@@ -290,3 +290,59 @@ def test_rescale_and_its_reverse_refuse_integer_division():
         assert LIBRARY.locations(sibling_graph("float32", with_restore)).counts[xfer(rule)] >= 1, rule
         # 7 / 2 * 2 = 6 in integers: the rewrite would change the value.
         assert LIBRARY.locations(sibling_graph("int64", with_restore)).counts[xfer(rule)] == 0, rule
+
+
+# ------------------------------------------------------------ merged dense layers
+
+
+def merged_dense_with_divided_part(part: int, sizes: list[int], dtype: str = "float32") -> _engine.Graph:
+    """Split(MatMul(x, Concat(w1, w2, w3)) + Concat(b1, b2, b3), sizes), weights of 2, 3 and 2 columns, part `part` divided by a scalar."""
+    graph = _engine.Graph()
+    x = graph.add_input("x", dtype, [2, 4])
+    columns = [2, 3, 2]
+    weights = [graph.add_weight(f"w{i}", dtype, [4, width]) for i, width in enumerate(columns)]
+    biases = [graph.add_weight(f"b{i}", dtype, [width]) for i, width in enumerate(columns)]
+    weight = graph.add_op("Concat", "weights", [(w, 0) for w in weights], {"axis": -1})
+    bias = graph.add_op("Concat", "biases", [(b, 0) for b in biases], {"axis": -1})
+    merged = graph.add_op("MatMul", "merged", [(x, 0), (weight, 0)])
+    biased = graph.add_op("Add", "biased", [(merged, 0), (bias, 0)])
+    split_sizes = graph.add_weight("sizes", "int64", [3], int_values=sizes)
+    parts = graph.add_op("Split", "parts", [(biased, 0), (split_sizes, 0)], {"axis": -1}, num_outputs=3,
+                         output_names=["p0", "p1", "p2"])
+    scalar = graph.add_weight("scalar", dtype, [])
+    divided = graph.add_op("Div", "divided", [(parts, part), (scalar, 0)])
+    outputs = [(parts, index, f"y{index}") for index in range(3) if index != part] + [(divided, 0, "divided")]
+    graph.set_outputs(outputs)
+    return graph
+
+
+@pytest.mark.parametrize("part", [0, 1, 2])
+def test_a_divided_part_of_a_merged_dense_layer_folds_only_into_its_own_columns(part):
+    rule = f"fold_scalar_div_into_three_way_merged_dense_part{part}"
+    counts = LIBRARY.locations(merged_dense_with_divided_part(part, [2, 3, 2])).counts
+    assert counts[xfer(rule)] == 1
+    others = [f"fold_scalar_div_into_three_way_merged_dense_part{other}" for other in range(3) if other != part]
+    assert [counts[xfer(other)] for other in others] == [0, 0]
+    # Split sizes that are not the weights' column counts: a part would mix two weights' columns.
+    assert LIBRARY.locations(merged_dense_with_divided_part(part, [3, 2, 2])).counts[xfer(rule)] == 0
+    # (a + b) / s != a / s + b / s in integer division.
+    assert LIBRARY.locations(merged_dense_with_divided_part(part, [2, 3, 2], "int64")).counts[xfer(rule)] == 0
+
+
+def test_attention_scale_reaches_the_merged_key_weights_after_greedy(bert):
+    """Greedy merges Q, K and V first (the largest immediate reward); the scale still folds into the key's columns."""
+    merged = greedy(bert, LIBRARY).graph
+    launches = merged.cost(device="h100").kernel_launches
+    graph = merged
+    for rule, op_name in (
+        ("fold_scalar_div_into_matmul", ATTENTION + "scores.Div"),
+        ("move_scalar_div_before_transpose", ATTENTION + "key_heads.Transpose"),
+        ("move_scalar_div_before_reshape", ATTENTION + "key_heads.Reshape"),
+    ):
+        graph = apply_at(graph, rule, op_name)
+        assert graph.cost(device="h100").kernel_launches == launches, rule
+    graph = apply_at_new_op(graph, "fold_scalar_div_into_three_way_merged_dense_part1", "move_scalar_div_before_reshape.moved")
+    assert graph.cost(device="h100").kernel_launches == launches - 1
+    assert launched_ops(graph, "Div") == launched_ops(merged, "Div") - 1
+    result = verify(export(bert), export(graph), runs=1, warmup=0)
+    assert result.equal, result.outputs
