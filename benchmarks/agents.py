@@ -1,6 +1,6 @@
 """PPO against greedy and backtracking search on the zoo graphs.
 
-Usage: python benchmarks/agents.py [--graphs squeezenet1_1 resnet18 ...] [--env-steps N] [--budget B]
+Usage: python benchmarks/agents.py [--graphs squeezenet1_1 resnet18 ...] [--env-steps N] [--budget B] [--set key=value ...]
 
 For each graph: trains PPO (configs/ppo_<graph>.yaml, with --env-steps as the
 budget) and takes the run's exported graph (the cheaper of its greedy
@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("--graphs", nargs="+", default=list(CONFIG_NAMES))
     parser.add_argument("--env-steps", type=int, default=4096)
     parser.add_argument("--budget", type=int, default=8000, help="backtracking: most graphs popped (memory bound)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="config overrides for every PPO run (e.g. env.novelty_bonus=0.0005)")
     arguments = parser.parse_args()
 
     from rlgraph_xflow.agent_run import run_agent
@@ -41,7 +43,8 @@ def main() -> None:
     cells = []
     for graph in arguments.graphs:
         config = load_config(os.path.join(ROOT, "configs", f"{CONFIG_NAMES[graph]}.yaml"),
-                             [f"training.total_env_steps={arguments.env_steps}", "training.random_baseline_episodes=0"])
+                             [f"training.total_env_steps={arguments.env_steps}", "training.random_baseline_episodes=0",
+                              *arguments.set])
         with tempfile.TemporaryDirectory() as run_dir:
             ppo = run_agent(config, run_dir)
         loaded = load_model(graph, sequence_length=config.get("env.sequence_length"))

@@ -145,8 +145,9 @@ def run_agent(config, run_dir: str, resume: bool = False) -> dict:
     finally:
         run.execution.close()
 
+    # Evaluation is scored by cost alone: no exploration bonus.
     env = XflowEnv(**{**run.env_spec, "graph": run.execution.sample_env.initial_graph,
-                      "rules": run.execution.sample_env.library})
+                      "rules": run.execution.sample_env.library, "novelty_bonus": 0.0})
     initial_cost = env.reset()[1]["runtime_ms"]
     greedy = None
     for _ in range(training["evaluation_episodes"]):

@@ -90,6 +90,8 @@ void RegisterEnvironmentBindings(py::module_& module) {
            },
            "The observation: GraphsTuple fields and the action masks, as numpy arrays.")
       .def("graph", [](const xflow::EnvironmentState& state) { return state.graph(); }, "A copy of the current graph.")
+      .def("graph_hash", [](const xflow::EnvironmentState& state) { return state.graph().Hash(); },
+           "The current graph's canonical content hash (Graph.hash), without copying it.")
       .def("cost", [](const xflow::EnvironmentState& state) { return CostToDict(state.cost()); },
            "The current graph's four cost metrics.")
       .def("location_counts", [](const xflow::EnvironmentState& state) { return state.locations().counts; })

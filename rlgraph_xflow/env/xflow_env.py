@@ -9,7 +9,12 @@ Episode rules:
   * xfer_id == N (NO-OP) ends the episode (terminated) and leaves the graph
     unchanged, with reward 0;
   * a valid action applies the substitution and is rewarded by the reward
-    function (incremental runtime saving by default);
+    function (incremental runtime saving by default), plus, with
+    `novelty_bonus` b > 0, b / sqrt(n) where n counts the times this env has
+    reached the resulting graph (by canonical hash, across episodes, this
+    visit included): a count-based exploration bonus (MBIE-EB's form) that
+    pays for cost-neutral steps into graphs not seen before, and little for
+    undoing a step;
   * an invalid action (a masked xfer or location) is rewarded
     `invalid_reward` (-100), changes nothing and sets info["invalid"];
   * the episode also terminates when no xfer applies any more, and is
@@ -26,6 +31,7 @@ The state machine, the matcher and the observation features live in C++
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 from typing import Any, Optional
@@ -84,13 +90,15 @@ class XflowEnv(gymnasium.Env):
         batch_size: batch size of zoo graphs and of symbolic batch dims.
         sequence_length: bert_base's sequence length.
         time_steps: put the step's wall seconds into info.
+        novelty_bonus: b of the count-based exploration bonus (0: none).
     """
 
     metadata = {"render_modes": []}
 
     def __init__(self, graph: Any = "squeezenet1_1", rules: Any = None, reward: Any = "incremental", max_locations: int = 200,
                  max_steps: int = 100, invalid_reward: float = -100.0, device: str = "h100", batch_size: int = 1,
-                 sequence_length: Optional[int] = None, time_steps: bool = True, key_path: str = "env"):
+                 sequence_length: Optional[int] = None, time_steps: bool = True, novelty_bonus: float = 0.0,
+                 key_path: str = "env"):
         from rlgraph_xflow.graphs import substitutions
         from rlgraph_xflow.ops import _engine
 
@@ -99,6 +107,8 @@ class XflowEnv(gymnasium.Env):
                 raise SpecError(f"{key_path}.{name}", f"expected an int >= {minimum}, got {value!r}")
         if isinstance(invalid_reward, bool) or not isinstance(invalid_reward, (int, float)):
             raise SpecError(f"{key_path}.invalid_reward", f"expected a number, got {invalid_reward!r}")
+        if isinstance(novelty_bonus, bool) or not isinstance(novelty_bonus, (int, float)) or not 0 <= novelty_bonus < math.inf:
+            raise SpecError(f"{key_path}.novelty_bonus", f"expected a finite number >= 0, got {novelty_bonus!r}")
         if device not in _engine.device_profiles():
             raise SpecError(f"{key_path}.device", f"unknown device profile {device!r}; known: {', '.join(sorted(_engine.device_profiles()))}")
         self.initial_graph = resolve_graph(graph, batch_size, sequence_length, f"{key_path}.graph")
@@ -108,6 +118,8 @@ class XflowEnv(gymnasium.Env):
         self.invalid_reward = float(invalid_reward)
         self.device = device
         self.time_steps = bool(time_steps)
+        self.novelty_bonus = float(novelty_bonus)
+        self._visits: dict[int, int] = {}
         self._state = _engine.EnvironmentState(self.library, device, max_locations)
         self.num_xfers = len(self.library)
         self.max_pattern_ops = self._state.max_pattern_ops
@@ -132,6 +144,8 @@ class XflowEnv(gymnasium.Env):
         self._started = True
         metrics = self.metrics
         self.reward_function.reset(metrics)
+        if self.novelty_bonus:
+            self._visit()
         return self.observe(), self._info(metrics, None, False, time.perf_counter() - start)
 
     def step(self, action):
@@ -146,6 +160,8 @@ class XflowEnv(gymnasium.Env):
         elif self._state.apply(xfer, location):
             applied = self.xfer_names[xfer]
             reward = self.reward_function(before, self.metrics)
+            if self.novelty_bonus:
+                reward += self.novelty_bonus / math.sqrt(self._visit())
         else:
             reward, invalid = self.invalid_reward, True
         self._steps += 1
@@ -168,10 +184,14 @@ class XflowEnv(gymnasium.Env):
         return self.initial_graph.with_engine(self._state.graph())
 
     def get_state(self) -> dict:
-        """What set_state needs to continue this episode exactly (graph bytes and step count)."""
+        """What set_state needs to continue this episode exactly (graph bytes, step count, and the
+        novelty bonus's visit counts when it is on)."""
         if not self._started:
             raise RuntimeError("XflowEnv.get_state called before reset()")
-        return {"graph": self._state.graph().to_bytes(), "steps": self._steps}
+        state = {"graph": self._state.graph().to_bytes(), "steps": self._steps}
+        if self.novelty_bonus:
+            state["visits"] = [[key, count] for key, count in self._visits.items()]
+        return state
 
     def set_state(self, state: dict) -> None:
         """Continues an episode saved by get_state (the initial graph must be the same)."""
@@ -180,6 +200,14 @@ class XflowEnv(gymnasium.Env):
         self.reset()
         self._state.reset(_engine.Graph.from_bytes(state["graph"]))
         self._steps = int(state["steps"])
+        if self.novelty_bonus:
+            self._visits = {int(key): int(count) for key, count in state.get("visits", [])}
+
+    def _visit(self) -> int:
+        """Counts a visit to the current graph; returns its visits so far, this one included."""
+        key = self._state.graph_hash()
+        self._visits[key] = self._visits.get(key, 0) + 1
+        return self._visits[key]
 
     def location_counts(self) -> np.ndarray:
         return np.asarray(self._state.location_counts(), dtype=np.int32)

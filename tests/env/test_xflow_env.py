@@ -180,6 +180,11 @@ def test_step_before_reset_is_an_error(rules):
     ({"device": "tpu9"}, "env.device"),
     ({"reward": {"type": "weigthed"}}, "env.reward.type"),
     ({"invalid_reward": "low"}, "env.invalid_reward"),
+    ({"novelty_bonus": -0.1}, "env.novelty_bonus"),
+    ({"novelty_bonus": "high"}, "env.novelty_bonus"),
+    ({"novelty_bonus": True}, "env.novelty_bonus"),
+    ({"novelty_bonus": float("nan")}, "env.novelty_bonus"),
+    ({"novelty_bonus": float("inf")}, "env.novelty_bonus"),
 ])
 def test_bad_arguments_name_the_key(rules, arguments, key):
     with pytest.raises(SpecError) as caught:
@@ -195,3 +200,42 @@ def test_weighted_reward_from_spec(rules):
     _, reward, _, _, info = env.step((xfer, 0))
     expected = 0.8 * (before.runtime_ms - info["runtime_ms"]) + 0.2 * (before.mem_access_bytes - info["mem_access_bytes"]) / 1e6
     assert reward == pytest.approx(expected)
+
+
+# ------------------------------------------------------------ novelty bonus
+
+
+def first_valid_action(env) -> tuple[int, int]:
+    return int(np.flatnonzero(env.location_counts())[0]), 0
+
+
+def test_novelty_bonus_is_b_over_the_square_root_of_the_visits(rules):
+    bonus = 0.25
+    plain = XflowEnv(graph="squeezenet1_1", rules=rules)
+    novel = XflowEnv(graph="squeezenet1_1", rules=rules, novelty_bonus=bonus)
+    for visit in (1, 2, 3):
+        plain.reset()
+        novel.reset()
+        action = first_valid_action(plain)
+        base = plain.step(action)[1]
+        assert novel.step(action)[1] == pytest.approx(base + bonus / np.sqrt(visit)), f"visit {visit}"
+    # A second, different graph is new: the full bonus again. NO-OP earns none.
+    second = first_valid_action(plain)
+    assert novel.step(second)[1] == pytest.approx(plain.step(second)[1] + bonus)
+    assert novel.step((novel.num_xfers, 0))[1] == 0.0
+
+
+def test_novelty_counts_survive_get_state_and_set_state(rules):
+    bonus = 0.5
+    env = XflowEnv(graph="squeezenet1_1", rules=rules, novelty_bonus=bonus)
+    env.reset()
+    action = first_valid_action(env)
+    first = env.step(action)[1]
+    env.reset()
+    saved = env.get_state()
+    restored = XflowEnv(graph="squeezenet1_1", rules=rules, novelty_bonus=bonus)
+    restored.set_state(saved)
+    # Both have seen the graph `action` reaches once: the same reduced bonus, not the full one.
+    again, again_restored = env.step(action)[1], restored.step(action)[1]
+    assert again == pytest.approx(again_restored)
+    assert first - again == pytest.approx(bonus * (1 - 1 / np.sqrt(2)))
