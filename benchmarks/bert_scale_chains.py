@@ -5,14 +5,18 @@ Usage: python benchmarks/bert_scale_chains.py [--sequence-length 64] [--walks 30
 In every layer, applies attention's 1/sqrt(d) chain into the key weights
 (five steps, before greedy merges Q/K/V) and GELU's 1/sqrt(2) chain into the
 dense weights (four steps, the first adding a launch), then runs greedy, and
-checks the result's outputs against the original in onnxruntime. Then counts,
+checks the result's outputs against the original in onnxruntime. Then the
+other order: greedy first (Q/K/V merged), the attention chain into the
+merged key columns (four steps, the last by
+fold_scalar_div_into_three_way_merged_dense_part1), the GELU chain, greedy
+again; both orders should reach the same cost. Then counts,
 over uniform random walks (--walks of --walk-steps steps, sequence length
 16), how many of the 24 scale Divs a walk has folded at its end, and the
 cheapest graph each walk met. Neither chain is monotone in cost, which is why
 greedy and backtracking stop at a dearer graph (docs/RESULTS.md, "PPO against
 search").
 Last line: `bert_scale_chains chains_then_greedy_ms=<ms> greedy_ms=<ms> gain_pct=<%> verified=<bool>
-walk_folded_divs_max=<n> walk_best_ms_median=<ms> walk_greedy_ms=<ms>`.
+merge_first_ms=<ms> merge_first_verified=<bool> walk_folded_divs_max=<n> walk_best_ms_median=<ms> walk_greedy_ms=<ms>`.
 """
 import argparse
 import statistics
@@ -23,6 +27,11 @@ ATTENTION_CHAIN = (
     ("move_scalar_div_before_reshape", "attention.self.key_heads.Reshape"),
     ("distribute_scalar_div_over_add", "attention.self.key.Add"),
     ("fold_scalar_div_into_matmul", "attention.self.key.MatMul"),
+)
+# After greedy's merge the key is a Split output: its Div folds into the merged
+# layer's key columns (the location is the Div the previous step moved).
+MERGED_ATTENTION_CHAIN = ATTENTION_CHAIN[:3] + (
+    ("fold_scalar_div_into_three_way_merged_dense_part1", "move_scalar_div_before_reshape.moved"),
 )
 # The second step's location is the Mul the first one created (named after its rule).
 GELU_CHAIN = (
@@ -50,29 +59,48 @@ def main() -> None:
     library = load_rules()
 
     def apply_named(graph, rule, op_name):
-        """Applies `rule` where it matches op_name (None: the Mul that rescale_mul_input_by_sibling_div created)."""
+        """Applies `rule` where it matches op_name (None: the Mul that rescale_mul_input_by_sibling_div created;
+        a name without the layer prefix: an op a rewrite created)."""
         index = library.find(rule)
         for location, matched in enumerate(locations(graph, library).descriptors[index]):
             names = [graph.engine.op(op)["name"] for op in matched]
             if op_name is None:
                 found = names[0].startswith("rescale_mul_input_by_sibling_div.restored")
+            elif not op_name.startswith("encoder."):
+                found = any(name.startswith(op_name) for name in names)
             else:
                 found = op_name in names
             if found:
                 return apply(graph, library, index, location)
         raise SystemExit(f"bert_scale_chains: {rule} has no location at {op_name or 'the rescaled Mul'}")
 
+    def in_layer(op_name, layer):
+        """A layer's op of the zoo graph ("attention..." or "intermediate..."); other names are left as they are."""
+        if op_name is not None and op_name.split(".")[0] in ("attention", "intermediate"):
+            return f"encoder.layer.{layer}.{op_name}"
+        return op_name
+
     original = load(zoo.build("bert_base", sequence_length=arguments.sequence_length))
     graph = original
     for layer in range(12):
         for rule, op_name in ATTENTION_CHAIN + GELU_CHAIN:
-            graph = apply_named(graph, rule, op_name and f"encoder.layer.{layer}.{op_name}")
+            graph = apply_named(graph, rule, in_layer(op_name, layer))
     chains = greedy(graph, library)
     reference = greedy(original, library)
     result = verify(export(original), export(chains.graph), runs=1, warmup=0)
     gain = 100.0 * (1.0 - chains.final_cost / reference.final_cost)
     print(f"chains then greedy: {chains.final_cost:.4f} ms; greedy alone: {reference.final_cost:.4f} ms ({gain:.2f}% lower); "
           f"outputs equal in onnxruntime: {result.equal}", flush=True)
+
+    merge_first = reference.graph
+    for chain in (MERGED_ATTENTION_CHAIN, GELU_CHAIN):
+        for layer in range(12):
+            for rule, op_name in chain:
+                merge_first = apply_named(merge_first, rule, in_layer(op_name, layer))
+    merge_first_final = greedy(merge_first, library)
+    merge_first_check = verify(export(original), export(merge_first_final.graph), runs=1, warmup=0)
+    print(f"greedy, then the chains, then greedy: {merge_first_final.final_cost:.4f} ms; outputs equal in onnxruntime: "
+          f"{merge_first_check.equal}", flush=True)
 
     small = load(zoo.build("bert_base", sequence_length=16))
     rng = np.random.default_rng(arguments.seed)
@@ -94,7 +122,8 @@ def main() -> None:
     print(f"random walks: folded Divs per walk {folded}; cheapest graph met, median {statistics.median(best_costs):.4f} ms "
           f"(greedy at sequence length 16: {walk_greedy:.4f} ms)", flush=True)
     print(f"bert_scale_chains chains_then_greedy_ms={chains.final_cost:.4f} greedy_ms={reference.final_cost:.4f} "
-          f"gain_pct={gain:.2f} verified={result.equal} walk_folded_divs_max={max(folded)} "
+          f"gain_pct={gain:.2f} verified={result.equal} merge_first_ms={merge_first_final.final_cost:.4f} "
+          f"merge_first_verified={merge_first_check.equal} walk_folded_divs_max={max(folded)} "
           f"walk_best_ms_median={statistics.median(best_costs):.4f} walk_greedy_ms={walk_greedy:.4f}")
 
 
