@@ -102,8 +102,8 @@ class EpisodeProgress:
                              self.best_runtime_ms, self.best_prefix_length)
 
     def get_state(self) -> dict:
-        return {"reward": self.reward, "length": self.length, "applied_steps": [list(step) for step in self.applied_steps], "best_runtime_ms": self.best_runtime_ms,
-                "best_prefix_length": self.best_prefix_length}
+        return {"reward": self.reward, "length": self.length, "applied_steps": [list(step) for step in self.applied_steps],
+                "best_runtime_ms": self.best_runtime_ms, "best_prefix_length": self.best_prefix_length}
 
     @classmethod
     def from_state(cls, state: dict, num_xfers: int) -> "EpisodeProgress":

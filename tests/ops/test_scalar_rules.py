@@ -296,7 +296,8 @@ def test_rescale_and_its_reverse_refuse_integer_division():
 
 
 def merged_dense_with_divided_part(part: int, sizes: list[int], dtype: str = "float32") -> _engine.Graph:
-    """Split(MatMul(x, Concat(w1, w2, w3)) + Concat(b1, b2, b3), sizes), weights of 2, 3 and 2 columns, part `part` divided by a scalar."""
+    """Split(MatMul(x, Concat(w1, w2, w3)) + Concat(b1, b2, b3), sizes) with weights of 2, 3 and 2
+    columns, and part `part` divided by a scalar."""
     graph = _engine.Graph()
     x = graph.add_input("x", dtype, [2, 4])
     columns = [2, 3, 2]
