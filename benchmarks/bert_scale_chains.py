@@ -36,7 +36,7 @@ MERGED_ATTENTION_CHAIN = ATTENTION_CHAIN[:3] + (
 # The second step's location is the Mul the first one created (named after its rule).
 GELU_CHAIN = (
     ("rescale_mul_input_by_sibling_div", "intermediate.gelu.Mul"),
-    ("move_scalar_mul_after_mul", None),
+    ("move_scalar_mul_after_mul", "rescale_mul_input_by_sibling_div.restored"),
     ("distribute_scalar_div_over_add", "intermediate.dense.Add"),
     ("fold_scalar_div_into_matmul", "intermediate.dense.MatMul"),
 )
@@ -59,24 +59,22 @@ def main() -> None:
     library = load_rules()
 
     def apply_named(graph, rule, op_name):
-        """Applies `rule` where it matches op_name (None: the Mul that rescale_mul_input_by_sibling_div created;
-        a name without the layer prefix: an op a rewrite created)."""
+        """Applies `rule` where its matched ops include op_name (a zoo op's full name) or, for a name
+        without the "encoder." prefix, an op a rewrite created whose name starts with it."""
         index = library.find(rule)
         for location, matched in enumerate(locations(graph, library).descriptors[index]):
             names = [graph.engine.op(op)["name"] for op in matched]
-            if op_name is None:
-                found = names[0].startswith("rescale_mul_input_by_sibling_div.restored")
-            elif not op_name.startswith("encoder."):
+            if not op_name.startswith("encoder."):
                 found = any(name.startswith(op_name) for name in names)
             else:
                 found = op_name in names
             if found:
                 return apply(graph, library, index, location)
-        raise SystemExit(f"bert_scale_chains: {rule} has no location at {op_name or 'the rescaled Mul'}")
+        raise SystemExit(f"bert_scale_chains: {rule} has no location at {op_name}")
 
     def in_layer(op_name, layer):
         """A layer's op of the zoo graph ("attention..." or "intermediate..."); other names are left as they are."""
-        if op_name is not None and op_name.split(".")[0] in ("attention", "intermediate"):
+        if op_name.split(".")[0] in ("attention", "intermediate"):
             return f"encoder.layer.{layer}.{op_name}"
         return op_name
 
