@@ -5,9 +5,13 @@ Classes in this file:
     encoder, the masked two-stage (xfer, then location) action sampler, a
     value head, GAE, the clipped PPO loss and Adam. Its APIs are what the
     agent calls: act, greedy_act, value, estimate_advantages, update.
-  PPOAgent: builds PPOModel for an environment's observation sizes and runs
+  SelfImitatingPPOModel: PPOModel plus a self-imitation loss and its API,
+    imitate (built when the config has `agent.self_imitation`).
+  discounted_returns: the discounted reward-to-go of one episode.
+  PPOAgent: builds the model for an environment's observation sizes and runs
     PPO's update: GAE over a rollout, then `epochs` passes of shuffled
-    minibatches. Registered as agent type "ppo".
+    minibatches; with self-imitation, also imitate(episode), one in-order
+    pass over the best training episode. Registered as agent type "ppo".
 
 Defaults follow the dissertation's code where it gives them: 5 message-
 passing rounds, learning rate 2.5e-3, clip 0.3, gamma 0.99, lambda 0.97.
@@ -19,6 +23,7 @@ from typing import Any, Optional
 import numpy as np
 
 import rlgraph_xflow.components  # noqa: F401  (registers the component types)
+from rlgraph_xflow.components.losses import SelfImitationLoss
 from rlgraph_xflow.agents import AGENTS
 from rlgraph_xflow.agents.agent import Agent, ObservationSizes, merged_spec, positive_int
 from rlgraph_xflow.core import BoolBox, Component, Executor, FloatBox, IntBox, SpecError, api, from_spec
@@ -99,6 +104,40 @@ class PPOModel(Component):
         return parts, self.optimizer.step(parts["total_loss"])
 
 
+class SelfImitatingPPOModel(PPOModel):
+    """PPOModel that also imitates its best episode (components/losses/self_imitation_loss.py).
+
+    Args:
+        self_imitation: the self-imitation loss spec; other arguments as PPOModel.
+    """
+
+    def __init__(self, num_xfers: int, self_imitation: Any, seed: int = 0, key_path: str = "agent", **specs):
+        super().__init__(num_xfers, seed=seed, key_path=key_path, **specs)
+        self.self_imitation = from_spec(self_imitation, f"{key_path}.self_imitation", scope="self_imitation")
+        if not isinstance(self.self_imitation, SelfImitationLoss):
+            raise SpecError(f"{key_path}.self_imitation.type",
+                            f"expected self_imitation_loss (or a subclass), got {type(self.self_imitation).__name__}")
+        self.add_components(self.self_imitation)
+
+    @api
+    def imitate(self, observations, xfers, locations, returns):
+        """One self-imitation gradient step on steps of the imitated episode."""
+        z, inputs = self._policy_inputs(observations)
+        evaluated = self.sampler.evaluate_actions(*inputs, xfers, locations)
+        parts = self.self_imitation.loss(evaluated["log_probs"], self.value_head.value(z), returns)
+        return parts, self.optimizer.step(parts["total_loss"])
+
+
+def discounted_returns(rewards, gamma: float) -> np.ndarray:
+    """R_t = sum_k gamma^k r_(t+k) over the rest of the episode (nothing after its last reward)."""
+    returns = np.zeros(len(rewards), np.float32)
+    following = 0.0
+    for index in range(len(rewards) - 1, -1, -1):
+        following = float(rewards[index]) + gamma * following
+        returns[index] = following
+    return returns
+
+
 @AGENTS.register("ppo")
 class PPOAgent(Agent):
     """Proximal policy optimisation with the masked dual action.
@@ -112,11 +151,16 @@ class PPOAgent(Agent):
         epochs: passes over a rollout per update.
         minibatch_size: steps per gradient step.
         seed: seeds every component and the minibatch shuffling.
+        self_imitation: a self-imitation loss spec (e.g. {type:
+            self_imitation_loss}), or None for plain PPO. With it, the
+            trainer replays the cheapest graph's episode met so far after
+            every update and the agent imitates it (imitate).
     """
 
     def __init__(self, sizes: ObservationSizes, encoder: Any = None, sampler: Any = None, value_head: Any = None,
                  gae: Any = None, loss: Any = None, optimizer: Any = None, num_envs: int = 4, rollout_steps: int = 16,
-                 epochs: int = 4, minibatch_size: int = 32, seed: int = 0, key_path: str = "agent"):
+                 epochs: int = 4, minibatch_size: int = 32, seed: int = 0, self_imitation: Any = None,
+                 key_path: str = "agent"):
         self.sizes = sizes
         self.num_envs = positive_int(num_envs, f"{key_path}.num_envs")
         self.rollout_steps = positive_int(rollout_steps, f"{key_path}.rollout_steps")
@@ -126,8 +170,17 @@ class PPOAgent(Agent):
         specs = {name: merged_spec(DEFAULT_SPECS[name], given, f"{key_path}.{name}") for name, given in (
             ("encoder", encoder), ("sampler", sampler), ("value_head", value_head), ("gae", gae), ("loss", loss),
             ("optimizer", optimizer))}
-        self.model = PPOModel(sizes.num_xfers, seed=seed, key_path=key_path, **specs)
+        if self_imitation is None:
+            self.model = PPOModel(sizes.num_xfers, seed=seed, key_path=key_path, **specs)
+        else:
+            imitation_spec = merged_spec({"type": "self_imitation_loss"}, self_imitation, f"{key_path}.self_imitation")
+            self.model = SelfImitatingPPOModel(sizes.num_xfers, imitation_spec, seed=seed, key_path=key_path, **specs)
         self.executor = Executor(self.model, self.input_spaces(sizes))
+
+    @property
+    def imitates(self) -> bool:
+        """Whether this agent learns from its best episode too (agent.self_imitation)."""
+        return isinstance(self.model, SelfImitatingPPOModel)
 
     @staticmethod
     def input_spaces(sizes: ObservationSizes) -> dict:
@@ -181,11 +234,43 @@ class PPOAgent(Agent):
                 count += 1
         return {key: value / count for key, value in totals.items()}
 
+    def imitate(self, observations: list, xfers, locations, rewards) -> dict:
+        """One in-order pass of self-imitation over an episode, in minibatches.
+
+        Args:
+            observations: the episode's single (unbatched) observations, one
+                before each step.
+            xfers, locations: the actions taken there.
+            rewards: the rewards they got (returns are discounted with GAE's gamma).
+
+        Returns:
+            {"imitation_loss", "imitated_fraction"}: means over the minibatches.
+        """
+        from rlgraph_xflow.env.observation import batch_observations
+
+        if not self.imitates:
+            raise RuntimeError("imitate: this PPO agent has no agent.self_imitation spec")
+        if not (len(observations) == len(xfers) == len(locations) == len(rewards)) or not observations:
+            raise ValueError(f"imitate: expected as many observations, xfers, locations and rewards (at least one), got "
+                             f"{len(observations)}, {len(xfers)}, {len(locations)} and {len(rewards)}")
+        returns = discounted_returns(rewards, self.model.gae.gamma)
+        totals, count = {"imitation_loss": 0.0, "imitated_fraction": 0.0}, 0
+        for start in range(0, len(observations), self.minibatch_size):
+            rows = slice(start, start + self.minibatch_size)
+            parts, _ = self.executor.execute(
+                "imitate", batch_observations(observations[rows]), np.asarray(xfers[rows], np.int32),
+                np.asarray(locations[rows], np.int32), returns[rows])
+            for key in totals:
+                totals[key] += float(parts[key])
+            count += 1
+        return {key: value / count for key, value in totals.items()}
+
     def make_trainer(self, execution, run_dir: str, training: dict, seed: int):
         from rlgraph_xflow.training import Trainer
 
+        imitation_env = execution.make_env(novelty_bonus=0.0) if self.imitates else None
         return Trainer(self, execution, run_dir, total_env_steps=training["total_env_steps"],
-                       checkpoint_every=training["checkpoint_every"], seed=seed)
+                       checkpoint_every=training["checkpoint_every"], seed=seed, imitation_env=imitation_env)
 
     def save(self, path: str) -> str:
         return self.executor.save(path)

@@ -127,7 +127,6 @@ def select_exported_graph(env, greedy_episode, best_training_prefix) -> tuple[An
 
 def run_agent(config, run_dir: str, resume: bool = False) -> dict:
     """Trains, evaluates, verifies and reports; returns result.json's content."""
-    from rlgraph_xflow.env.xflow_env import XflowEnv
     from rlgraph_xflow.evaluation import run_greedy_episode, run_random_episodes
     from rlgraph_xflow.optimize.pipeline import load_model, write_verified_graph
     from rlgraph_xflow.reporting import write_report
@@ -146,8 +145,7 @@ def run_agent(config, run_dir: str, resume: bool = False) -> dict:
         run.execution.close()
 
     # Evaluation is scored by cost alone: no exploration bonus.
-    env = XflowEnv(**{**run.env_spec, "graph": run.execution.sample_env.initial_graph,
-                      "rules": run.execution.sample_env.library, "novelty_bonus": 0.0})
+    env = run.execution.make_env(novelty_bonus=0.0)
     initial_cost = env.reset()[1]["runtime_ms"]
     greedy = None
     for _ in range(training["evaluation_episodes"]):

@@ -39,6 +39,10 @@ class EpisodeResult:
     reward: float
     final_runtime_ms: float
     steps: int
+    # Kept by replay_steps(keep_observations=True) only: the observation
+    # before each step and the reward each step got.
+    observations: list = dataclasses.field(default_factory=list)
+    rewards: list = dataclasses.field(default_factory=list)
 
 
 def run_greedy_episode(agent, env) -> EpisodeResult:
@@ -86,7 +90,7 @@ class ReplayMismatch(RuntimeError):
 
 
 def replay_steps(env, steps: Sequence[tuple[int, int]], expected_runtime_ms: float,
-                 relative_tolerance: float = REPLAY_RELATIVE_TOLERANCE) -> EpisodeResult:
+                 relative_tolerance: float = REPLAY_RELATIVE_TOLERANCE, keep_observations: bool = False) -> EpisodeResult:
     """Rebuilds a graph by stepping a fresh episode of `env` through recorded rewrites.
 
     Args:
@@ -97,6 +101,8 @@ def replay_steps(env, steps: Sequence[tuple[int, int]], expected_runtime_ms: flo
         expected_runtime_ms: the runtime recorded after the last step (the
             initial graph's when `steps` is empty).
         relative_tolerance: how far the replayed runtime may be from it.
+        keep_observations: also keep the observation before each step and
+            each step's reward (what self-imitation learns from).
 
     Returns:
         The replayed episode (its final graph, applied xfers and steps).
@@ -117,14 +123,18 @@ def replay_steps(env, steps: Sequence[tuple[int, int]], expected_runtime_ms: flo
         if int(xfer) == env.num_xfers:
             raise ValueError(f"replay_steps: steps[{position}] is NO-OP (xfer {env.num_xfers}); only applied rewrites are replayed")
         checked.append((int(xfer), int(location)))
-    _, info = env.reset()
+    observation, info = env.reset()
     applied, names, total, ended = [], [], 0.0, False
+    observations, rewards = [], []
     for position, (xfer, location) in enumerate(checked):
         if ended:
             raise ReplayMismatch(f"replay_steps: the replayed episode ended after step {position} of {len(checked)}; "
                                  "the recorded episode went on, so the environment is not deterministic "
                                  "(or not configured like the one that recorded the steps)")
-        _, reward, terminated, truncated, info = env.step((xfer, location))
+        if keep_observations:
+            observations.append(observation)
+        observation, reward, terminated, truncated, info = env.step((xfer, location))
+        rewards.append(float(reward))
         if info["invalid"]:
             raise ReplayMismatch(f"replay_steps: step {position} ({xfer}, {location}) is invalid on the replayed graph, but it "
                                  "was applied when recorded; the environment is not deterministic (or not configured like "
@@ -138,4 +148,5 @@ def replay_steps(env, steps: Sequence[tuple[int, int]], expected_runtime_ms: flo
         raise ReplayMismatch(f"replay_steps: replaying {len(checked)} recorded rewrites reached {runtime!r} ms, but "
                              f"{expected_runtime_ms!r} ms was recorded (relative tolerance {relative_tolerance:g}); the "
                              "environment is not deterministic (or not configured like the one that recorded the steps)")
-    return EpisodeResult(env.current_graph, applied, names, list(checked), total, runtime, len(checked))
+    return EpisodeResult(env.current_graph, applied, names, list(checked), total, runtime, len(checked),
+                         observations, rewards if keep_observations else [])

@@ -8,7 +8,9 @@ Classes and functions in this file:
     prefixes of newly finished episodes.
   TrainingSummary: what a finished training run reports.
   Trainer: alternates rollouts (from an execution) and agent updates until a
-    budget of environment steps is spent. Each update appends a row to
+    budget of environment steps is spent; for a self-imitating agent, each
+    update is followed by imitation of the best training prefix, replayed
+    (once per new best) in an environment of the trainer's own. Each update appends a row to
     metrics.csv and writes TensorBoard scalars; every `checkpoint_every`
     updates it writes a checkpoint (rlgraph_xflow.core.checkpoint): the
     agent's variables, the execution's episodes in progress, the buffer's
@@ -36,6 +38,7 @@ from rlgraph_xflow.reporting.metrics_log import MetricsLog
 METRIC_FIELDS = [
     "update", "env_steps", "wall_seconds", "episodes", "episode_reward", "episode_final_cost_ms", "total_loss",
     "policy_loss", "value_loss", "xfer_entropy", "location_entropy", "approximate_kl", "gradient_norm",
+    "imitation_loss", "imitated_fraction",
 ]
 _SCALAR_METADATA = None
 
@@ -124,10 +127,13 @@ class Trainer:
         seed: seed of the minibatch shuffling.
         keep_episodes: how many of the last episodes' applied xfers to keep
             (for the report's heatmap).
+        imitation_env: for an agent with imitate(): an XflowEnv like the
+            rollout environments (no exploration bonus) in which the best
+            training prefix is replayed for it; None: no imitation.
     """
 
     def __init__(self, agent, execution, run_dir: str, total_env_steps: int, checkpoint_every: int = 5, seed: int = 0,
-                 keep_episodes: int = 64, progress: bool = True):
+                 keep_episodes: int = 64, progress: bool = True, imitation_env=None):
         self.agent, self.execution = agent, execution
         self.run_dir = run_dir
         self.total_env_steps = total_env_steps
@@ -143,6 +149,10 @@ class Trainer:
         self.episodes = 0
         self.recent_applied: list = []
         self.best_training_prefix: Optional[BestTrainingPrefix] = None
+        self.imitation_env = imitation_env
+        # The replayed best prefix (observations, actions, rewards), rebuilt
+        # when the best changes; not checkpointed, since the replay is exact.
+        self._imitated: Optional[tuple] = None
 
     @property
     def steps_per_update(self) -> int:
@@ -207,12 +217,14 @@ class Trainer:
             finished = self.execution.collect(self.agent, self.buffer)
             bootstrap = self.agent.bootstrap_values(self.execution.observation)
             losses = self.agent.update(self.buffer, bootstrap)
+            self.best_training_prefix = keep_best_prefix(self.best_training_prefix, finished)
+            if self.imitation_env is not None and self.best_training_prefix is not None and self.best_training_prefix.steps:
+                losses = {**losses, **self._imitate_best_prefix()}
             self.update += 1
             self.env_steps += self.steps_per_update
             self.wall_seconds += time.perf_counter() - started
             self.episodes += len(finished)
             self.recent_applied = (self.recent_applied + [episode.applied_xfers for episode in finished])[-self.keep_episodes:]
-            self.best_training_prefix = keep_best_prefix(self.best_training_prefix, finished)
             row = {
                 "update": self.update, "env_steps": self.env_steps, "wall_seconds": round(self.wall_seconds, 6),
                 "episodes": len(finished),
@@ -235,6 +247,18 @@ class Trainer:
             sys.stderr.write("\n")
         return TrainingSummary(self.update, self.env_steps, self.wall_seconds, self.episodes, self.recent_applied,
                                best_training_prefix=self.best_training_prefix)
+
+    def _imitate_best_prefix(self) -> dict:
+        """The agent's imitation step on the best training prefix (replayed when it is new)."""
+        from rlgraph_xflow.evaluation import replay_steps
+
+        best = self.best_training_prefix
+        if self._imitated is None or self._imitated[0] != best:
+            episode = replay_steps(self.imitation_env, best.steps, best.runtime_ms, keep_observations=True)
+            self._imitated = (BestTrainingPrefix(best.runtime_ms, list(best.steps)), episode)
+        episode = self._imitated[1]
+        xfers, locations = zip(*episode.applied_steps)
+        return self.agent.imitate(episode.observations, list(xfers), list(locations), episode.rewards)
 
     def _show_progress(self, row: dict) -> None:
         if not self.progress:

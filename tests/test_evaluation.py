@@ -46,6 +46,27 @@ def test_a_replay_rebuilds_the_recorded_graph(env, recorded):
     assert initial.final_graph.hash() == env.initial_graph.hash() and initial.applied_steps == []
 
 
+def test_a_replay_can_keep_each_steps_observation_and_reward(env, recorded):
+    """What self-imitation learns from: the observation before each step and its reward, as stepping by hand gives them."""
+    steps, _, runtime, _ = recorded
+    observation, _ = env.reset()
+    expected_observations, expected_rewards = [], []
+    for step in steps:
+        expected_observations.append(observation)
+        observation, reward, _, _, _ = env.step(step)
+        expected_rewards.append(reward)
+    result = replay_steps(env, steps, runtime, keep_observations=True)
+    assert result.rewards == expected_rewards and sum(result.rewards) == pytest.approx(result.reward)
+    assert len(result.observations) == len(steps)
+    for kept, expected in zip(result.observations, expected_observations):
+        assert sorted(kept) == sorted(expected)
+        np.testing.assert_array_equal(kept["xfer_mask"], expected["xfer_mask"])
+        np.testing.assert_array_equal(kept["location_masks"], expected["location_masks"])
+        np.testing.assert_array_equal(kept["graph_tuple"].nodes, expected["graph_tuple"].nodes)
+    plain = replay_steps(env, steps, runtime)
+    assert plain.observations == [] and plain.rewards == []
+
+
 def test_a_replay_that_misses_the_recorded_runtime_is_an_error(env, recorded):
     steps, _, runtime, _ = recorded
     with pytest.raises(ReplayMismatch, match=r"reached .* ms, but .* ms was recorded .*the environment is not deterministic"):

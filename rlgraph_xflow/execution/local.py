@@ -173,6 +173,7 @@ class LocalExecution:
 
     def __init__(self, env_spec: dict, num_envs: int, key_path: str = "execution"):
         self.env = BatchedXflowEnv.from_spec(num_envs, **env_spec)
+        self.env_spec = dict(env_spec)
         self.num_envs = num_envs
         self.observation = None
         self._initial_runtimes: list = []
@@ -182,6 +183,14 @@ class LocalExecution:
     def sample_env(self):
         """One of the environments (for sizes, names, the initial graph)."""
         return self.env.envs[0]
+
+    def make_env(self, **overrides):
+        """A new XflowEnv like the rollout environments (sharing their graph and rule library), for the
+        learner's own episodes (evaluation, replays); `overrides` replace env settings."""
+        from rlgraph_xflow.env.xflow_env import XflowEnv
+
+        sample = self.sample_env
+        return XflowEnv(**{**self.env_spec, "graph": sample.initial_graph, "rules": sample.library, **overrides})
 
     def reset(self) -> None:
         """Starts a new episode in every environment."""

@@ -436,6 +436,7 @@ class RayExecution(LocalExecution):
         # starts, and the learner keeps an environment for sizes, names and
         # the initial graph (used after close(), for evaluation).
         self._sample_env = XflowEnv(**env_spec)
+        self.env_spec = env_spec
         self.num_envs = num_envs
         self.num_workers = num_workers
         self.observation = None

@@ -6,9 +6,11 @@ import pytest
 
 from rlgraph_xflow.agents import AGENTS
 from rlgraph_xflow.agents.agent import ObservationSizes
+from rlgraph_xflow.agents.ppo import discounted_returns
 from rlgraph_xflow.core.registry import SpecError
 from rlgraph_xflow.env.xflow_env import XflowEnv
-from rlgraph_xflow.evaluation import run_greedy_episode, run_random_episodes
+from rlgraph_xflow.env.observation import batch_observations
+from rlgraph_xflow.evaluation import replay_steps, run_greedy_episode, run_random_episodes
 from rlgraph_xflow.optimize.replay import replay
 from rlgraph_xflow.execution.local import LocalExecution
 from rlgraph_xflow.graphs import load, substitutions
@@ -17,6 +19,7 @@ from rlgraph_xflow.training import METRIC_FIELDS, Trainer
 
 from tests.agents.tiny_graphs import best_reachable_cost, conv_bn_relu_chain
 
+SELF_IMITATION = {"type": "self_imitation_loss"}
 SMALL_AGENT = {
     "type": "ppo", "num_envs": 2, "rollout_steps": 8, "epochs": 2, "minibatch_size": 8,
     "encoder": {"latent_size": 16, "message_passing_rounds": 2},
@@ -59,22 +62,25 @@ def test_ppo_reaches_95_percent_of_the_optimal_reduction(tiny_graph, rules, tmp_
         assert path.complete and path.reaches_result and [step.rule for step in path.steps] == recorded.applied_xfer_names
 
 
-def _trainer(run_dir, rules, updates, graph):
+def _trainer(run_dir, rules, updates, graph, self_imitation=None):
     execution = LocalExecution({"graph": graph, "rules": rules, "max_steps": 5}, num_envs=2)
-    agent = _agent(execution)
-    return Trainer(agent, execution, str(run_dir), total_env_steps=updates * 16, checkpoint_every=2, progress=False)
+    agent = _agent(execution, dict(SMALL_AGENT, self_imitation=self_imitation))
+    imitation_env = execution.make_env() if self_imitation else None
+    return Trainer(agent, execution, str(run_dir), total_env_steps=updates * 16, checkpoint_every=2, progress=False,
+                   imitation_env=imitation_env)
 
 
 class _Interrupted(Exception):
     pass
 
 
-def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(rules, tmp_path):
+@pytest.mark.parametrize("self_imitation", [None, SELF_IMITATION], ids=["ppo", "self_imitating"])
+def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(rules, tmp_path, self_imitation):
     graph = load(conv_bn_relu_chain(blocks=3))
-    straight = _trainer(tmp_path / "straight", rules, 5, graph)
+    straight = _trainer(tmp_path / "straight", rules, 5, graph, self_imitation)
     straight_summary = straight.run()
 
-    interrupted = _trainer(tmp_path / "resumed", rules, 5, graph)
+    interrupted = _trainer(tmp_path / "resumed", rules, 5, graph, self_imitation)
     original_update, calls = interrupted.agent.update, []
 
     def update_then_crash(*arguments, **keywords):
@@ -88,7 +94,7 @@ def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(rules, tmp_p
         interrupted.run()
     assert len(MetricsLog(tmp_path / "resumed" / "metrics.csv", METRIC_FIELDS).rows()) == 3
 
-    resumed = _trainer(tmp_path / "resumed", rules, 5, graph)
+    resumed = _trainer(tmp_path / "resumed", rules, 5, graph, self_imitation)
     summary = resumed.run(resume=True)
     assert summary.updates == 5 and summary.env_steps == 80
     # The best graph training reached is part of the checkpoint: the resumed run ends with exactly the same one.
@@ -103,6 +109,13 @@ def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(rules, tmp_p
     for left, right in zip(*rows):
         for field in ("env_steps", "episodes", "episode_reward", "total_loss"):
             assert left[field] == pytest.approx(right[field], rel=1e-4, abs=1e-6), field
+    # A self-imitating run imitated (a best prefix existed by the last update); a plain one logs nothing there.
+    for run_rows in rows:
+        if self_imitation:
+            assert run_rows[-1]["imitation_loss"] > 0 and 0 < run_rows[-1]["imitated_fraction"] <= 1
+            assert left["imitation_loss"] == pytest.approx(right["imitation_loss"], rel=1e-4, abs=1e-6)
+        else:
+            assert all(row["imitation_loss"] == "" for row in run_rows)
 
 
 def test_resume_without_a_checkpoint_is_an_error(rules, tmp_path, tiny_graph):
@@ -117,6 +130,10 @@ def test_resume_without_a_checkpoint_is_an_error(rules, tmp_path, tiny_graph):
     ({"optimizer": {"learning_rat": 0.1}}, "agent.optimizer.learning_rat"),
     ({"optimizer": {"targets": ["x"]}}, "agent.optimizer.targets"),
     ({"loss": 3}, "agent.loss"),
+    ({"self_imitation": {"coefficient": -1}}, "agent.self_imitation.coefficient"),
+    ({"self_imitation": {"type": "ppo_loss"}}, "agent.self_imitation.type"),
+    ({"self_imitation": "yes"}, "agent.self_imitation.type"),
+    ({"self_imitation": 3}, "agent.self_imitation"),
 ])
 def test_bad_agent_specs_name_the_key(override, key, rules, tiny_graph):
     execution = LocalExecution({"graph": tiny_graph, "rules": rules}, num_envs=1)
@@ -136,3 +153,76 @@ def test_greedy_actions_are_valid_on_a_real_observation(rules, tiny_graph):
             assert observation["xfer_mask"][row, xfer]
             if xfer < agent.sizes.num_xfers:
                 assert observation["location_masks"][row, xfer, location]
+
+
+def test_discounted_returns_match_a_brute_force_sum():
+    rewards = np.array([0.5, -1.0, 0.0, 2.0], np.float32)
+    expected = [sum(0.9 ** k * float(r) for k, r in enumerate(rewards[start:])) for start in range(4)]
+    np.testing.assert_allclose(discounted_returns(rewards, 0.9), expected, rtol=1e-6)
+    assert discounted_returns([], 0.9).shape == (0,)
+
+
+def _recorded_episode(env, agent_steps=4, seed=5):
+    """A seeded walk of applied rewrites on env's graph, replayed with its observations and rewards."""
+    rng = np.random.default_rng(seed)
+    observation, _ = env.reset()
+    steps = []
+    while len(steps) < agent_steps:
+        valid = np.argwhere(observation["location_masks"])
+        xfer, location = (int(value) for value in valid[rng.integers(len(valid))])
+        observation, _, _, _, info = env.step((xfer, location))
+        steps.append((xfer, location))
+    return replay_steps(env, steps, info["runtime_ms"], keep_observations=True)
+
+
+def test_self_imitation_makes_an_improving_episode_the_greedy_one(rules, tiny_graph):
+    """Imitating an episode whose returns beat the value estimates makes its actions the greedy ones.
+
+    The value term is off here: it raises V toward the returns, which ends
+    the imitation of a step once V reaches its return (by design), maybe
+    before that step's action is the most likely one.
+    """
+    execution = LocalExecution({"graph": tiny_graph, "rules": rules, "max_steps": 8}, num_envs=1)
+    agent = _agent(execution, dict(SMALL_AGENT, num_envs=1, self_imitation=dict(SELF_IMITATION, value_coefficient=0.0),
+                                   optimizer={"learning_rate": 1e-2}))
+    assert agent.imitates
+    episode = _recorded_episode(execution.make_env(max_steps=8))
+    xfers, locations = (list(column) for column in zip(*episode.applied_steps))
+    # Positive rewards (returns above the untrained values), whatever the walk's own costs did.
+    rewards = [1.0] * len(xfers)
+    batch = batch_observations(episode.observations)
+    before = agent.act(batch, greedy=True)
+    assert (list(before["xfers"]), list(before["locations"])) != (xfers, locations)
+    for _ in range(60):
+        parts = agent.imitate(episode.observations, xfers, locations, rewards)
+    after = agent.act(batch, greedy=True)
+    assert list(after["xfers"]) == xfers and list(after["locations"]) == locations
+    assert parts["imitated_fraction"] == 1.0 and parts["imitation_loss"] < 0.5
+
+
+def test_self_imitation_leaves_the_agent_alone_where_returns_fall_short(rules, tiny_graph):
+    """Returns far below every value estimate: nothing is imitated and no variable moves."""
+    execution = LocalExecution({"graph": tiny_graph, "rules": rules, "max_steps": 8}, num_envs=1)
+    agent = _agent(execution, dict(SMALL_AGENT, num_envs=1, self_imitation=SELF_IMITATION))
+    episode = _recorded_episode(execution.make_env(max_steps=8))
+    xfers, locations = (list(column) for column in zip(*episode.applied_steps))
+    before = agent.executor.variable_values()
+    parts = agent.imitate(episode.observations, xfers, locations, [-1e6] * len(xfers))
+    assert parts == {"imitation_loss": 0.0, "imitated_fraction": 0.0}
+    after = agent.executor.variable_values()
+    for name in before:
+        if "optimizer" not in name:
+            np.testing.assert_array_equal(after[name], before[name], err_msg=name)
+
+
+def test_imitate_refuses_bad_input(rules, tiny_graph):
+    execution = LocalExecution({"graph": tiny_graph, "rules": rules, "max_steps": 8}, num_envs=1)
+    episode = _recorded_episode(execution.make_env(max_steps=8), agent_steps=2)
+    xfers, locations = (list(column) for column in zip(*episode.applied_steps))
+    with pytest.raises(RuntimeError, match="no agent.self_imitation spec"):
+        _agent(execution, dict(SMALL_AGENT, num_envs=1)).imitate(episode.observations, xfers, locations, [0.0, 0.0])
+    agent = _agent(execution, dict(SMALL_AGENT, num_envs=1, self_imitation=SELF_IMITATION))
+    with pytest.raises(ValueError, match="expected as many observations, xfers, locations and rewards"):
+        agent.imitate(episode.observations, xfers, locations, [0.0])
+    with pytest.raises(ValueError, match="at least one"):
+        agent.imitate([], [], [], [])

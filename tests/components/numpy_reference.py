@@ -159,6 +159,19 @@ def ppo_loss(log_probs, old_log_probs, advantages, values, old_values, returns, 
     }
 
 
+def self_imitation_loss(log_probs, values, returns, coefficient, value_coefficient):
+    """Self-imitation with the binary filter, written out per step."""
+    parts_imitation, parts_value, better = [], [], []
+    for log_prob, value, achieved in zip(log_probs, values, returns):
+        chosen = 1.0 if achieved > value else 0.0
+        better.append(chosen)
+        parts_imitation.append(-chosen * log_prob)
+        parts_value.append(0.5 * max(achieved - value, 0.0) ** 2)
+    imitation_loss, value_loss = float(np.mean(parts_imitation)), float(np.mean(parts_value))
+    return {"total_loss": coefficient * imitation_loss + value_coefficient * value_loss, "imitation_loss": imitation_loss,
+            "value_loss": value_loss, "imitated_fraction": float(np.mean(better))}
+
+
 def adam_step(parameters, gradients, first, second, step, learning_rate, beta1, beta2, epsilon, max_gradient_norm):
     """One Adam step over lists of arrays; returns (parameters, first, second, global norm)."""
     norm = np.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in gradients))

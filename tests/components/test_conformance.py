@@ -59,6 +59,8 @@ MINIMAL_SPECS = {
                               "dones": BoolBox((), **SEQUENCE), "bootstrap_values": SCALAR_PER_STEP}),
     "ppo_loss": ({"type": "ppo_loss"}, {name: SCALAR_PER_STEP for name in (
         "log_probs", "old_log_probs", "advantages", "values", "old_values", "returns", "xfer_entropy", "location_entropy")}),
+    "self_imitation_loss": ({"type": "self_imitation_loss"},
+                            {name: SCALAR_PER_STEP for name in ("log_probs", "values", "returns")}),
     "adam": ({"type": "adam", "targets": ["model"]}, {"inputs": OBSERVATIONS}),
     "mdn_rnn": ({"type": "mdn_rnn", "latent_size": LATENT, "num_xfers": NUM_XFERS, "max_locations": LOCATIONS,
                  "lstm_units": 8, "num_mixtures": 2}, MDN_RNN_SPACES),
