@@ -134,7 +134,8 @@ def replay_steps(env, steps: Sequence[tuple[int, int]], expected_runtime_ms: flo
         if keep_observations:
             observations.append(observation)
         observation, reward, terminated, truncated, info = env.step((xfer, location))
-        rewards.append(float(reward))
+        if keep_observations:
+            rewards.append(float(reward))
         if info["invalid"]:
             raise ReplayMismatch(f"replay_steps: step {position} ({xfer}, {location}) is invalid on the replayed graph, but it "
                                  "was applied when recorded; the environment is not deterministic (or not configured like "
@@ -149,4 +150,4 @@ def replay_steps(env, steps: Sequence[tuple[int, int]], expected_runtime_ms: flo
                              f"{expected_runtime_ms!r} ms was recorded (relative tolerance {relative_tolerance:g}); the "
                              "environment is not deterministic (or not configured like the one that recorded the steps)")
     return EpisodeResult(env.current_graph, applied, names, list(checked), total, runtime, len(checked),
-                         observations, rewards if keep_observations else [])
+                         observations, rewards)

@@ -10,8 +10,8 @@ Classes and functions in this file:
   Trainer: alternates rollouts (from an execution) and agent updates until a
     budget of environment steps is spent; for a self-imitating agent, each
     update is followed by imitation of the best training prefix, replayed
-    (once per new best) in an environment of the trainer's own. Each update appends a row to
-    metrics.csv and writes TensorBoard scalars; every `checkpoint_every`
+    (once per new best) in an environment of the trainer's own. Each update
+    appends a row to metrics.csv and writes TensorBoard scalars; every `checkpoint_every`
     updates it writes a checkpoint (rlgraph_xflow.core.checkpoint): the
     agent's variables, the execution's episodes in progress, the buffer's
     shuffling state, the best training prefix and the counters, then (last,
@@ -150,9 +150,10 @@ class Trainer:
         self.recent_applied: list = []
         self.best_training_prefix: Optional[BestTrainingPrefix] = None
         self.imitation_env = imitation_env
-        # The replayed best prefix (observations, actions, rewards), rebuilt
+        # The best prefix last replayed for imitation and its replay, redone
         # when the best changes; not checkpointed, since the replay is exact.
-        self._imitated: Optional[tuple] = None
+        self._imitated_prefix: Optional[BestTrainingPrefix] = None
+        self._imitated_episode = None
 
     @property
     def steps_per_update(self) -> int:
@@ -252,11 +253,12 @@ class Trainer:
         """The agent's imitation step on the best training prefix (replayed when it is new)."""
         from rlgraph_xflow.evaluation import replay_steps
 
+        # keep_best_prefix replaces the best rather than changing it, so the object itself can be kept.
         best = self.best_training_prefix
-        if self._imitated is None or self._imitated[0] != best:
-            episode = replay_steps(self.imitation_env, best.steps, best.runtime_ms, keep_observations=True)
-            self._imitated = (BestTrainingPrefix(best.runtime_ms, list(best.steps)), episode)
-        episode = self._imitated[1]
+        if best is not self._imitated_prefix:
+            self._imitated_episode = replay_steps(self.imitation_env, best.steps, best.runtime_ms, keep_observations=True)
+            self._imitated_prefix = best
+        episode = self._imitated_episode
         xfers, locations = zip(*episode.applied_steps)
         return self.agent.imitate(episode.observations, list(xfers), list(locations), episode.rewards)
 
