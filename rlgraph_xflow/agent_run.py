@@ -127,7 +127,7 @@ def select_exported_graph(env, greedy_episode, best_training_prefix) -> tuple[An
 
 def run_agent(config, run_dir: str, resume: bool = False) -> dict:
     """Trains, evaluates, verifies and reports; returns result.json's content."""
-    from rlgraph_xflow.evaluation import run_greedy_episode, run_random_episodes
+    from rlgraph_xflow.evaluation import cheapest_prefix, run_greedy_episode, run_random_episodes
     from rlgraph_xflow.optimize.pipeline import load_model, write_verified_graph
     from rlgraph_xflow.reporting import write_report
 
@@ -149,7 +149,7 @@ def run_agent(config, run_dir: str, resume: bool = False) -> dict:
     initial_cost = env.reset()[1]["runtime_ms"]
     greedy = None
     for _ in range(training["evaluation_episodes"]):
-        episode = run_greedy_episode(run.agent, env)
+        episode = cheapest_prefix(env, run_greedy_episode(run.agent, env))
         if greedy is None or episode.final_runtime_ms < greedy.final_runtime_ms:
             greedy = episode
     exported, training_episode, source = select_exported_graph(env, greedy, summary.best_training_prefix)

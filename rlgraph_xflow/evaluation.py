@@ -4,6 +4,8 @@ Functions in this file:
   EpisodeResult: an episode's final graph, the rewrites it applied (xfer
     ids, names and (xfer, location) steps), its reward and final runtime.
   run_greedy_episode: one episode of an agent's greedy policy.
+  cheapest_prefix: the cheapest graph an episode passed through (replayed
+    when it is not the last one).
   run_random_episodes: the random-agent baseline: uniformly random valid
     (xfer, location) pairs, NO-OP included, seeded (the random agent of
     rlgraph_xflow.execution.local.random_valid_actions).
@@ -43,12 +45,16 @@ class EpisodeResult:
     # before each step and the reward each step got.
     observations: list = dataclasses.field(default_factory=list)
     rewards: list = dataclasses.field(default_factory=list)
+    # Kept by run_greedy_episode: the runtime of the initial graph, then
+    # after each applied rewrite (what cheapest_prefix chooses from).
+    prefix_runtimes_ms: list = dataclasses.field(default_factory=list)
 
 
 def run_greedy_episode(agent, env) -> EpisodeResult:
     """Runs the agent's most likely actions until the episode ends."""
-    observation, _ = env.reset()
+    observation, info = env.reset()
     applied, names, applied_steps, total, steps = [], [], [], 0.0, 0
+    runtimes = [float(info["runtime_ms"])]
     while True:
         actions = agent.act(batch_observations([observation]), greedy=True)
         xfer, location = int(actions["xfers"][0]), int(actions["locations"][0])
@@ -59,8 +65,35 @@ def run_greedy_episode(agent, env) -> EpisodeResult:
             applied.append(xfer)
             names.append(info["applied_xfer"])
             applied_steps.append((xfer, location))
+            runtimes.append(float(info["runtime_ms"]))
         if terminated or truncated:
-            return EpisodeResult(env.current_graph, applied, names, applied_steps, total, info["runtime_ms"], steps)
+            return EpisodeResult(env.current_graph, applied, names, applied_steps, total, info["runtime_ms"], steps,
+                                 prefix_runtimes_ms=runtimes)
+
+
+def cheapest_prefix(env, episode: EpisodeResult) -> EpisodeResult:
+    """The cheapest graph `episode` passed through, as an episode of its own.
+
+    Args:
+        env: an XflowEnv like the one that ran the episode (used to replay).
+        episode: an EpisodeResult from run_greedy_episode.
+
+    Returns:
+        `episode` itself when its last graph is the cheapest (on a tie the
+        last one), else the replay of its shortest cheapest prefix.
+
+    Raises:
+        ValueError: the episode has no prefix_runtimes_ms.
+        ReplayMismatch: see replay_steps.
+    """
+    runtimes = episode.prefix_runtimes_ms
+    if len(runtimes) != len(episode.applied_steps) + 1:
+        raise ValueError(f"cheapest_prefix: expected {len(episode.applied_steps) + 1} prefix runtimes (the initial "
+                         f"graph's and one per applied rewrite), got {len(runtimes)}")
+    length = int(np.argmin(runtimes))
+    if runtimes[length] >= episode.final_runtime_ms:
+        return episode
+    return replay_steps(env, episode.applied_steps[:length], runtimes[length])
 
 
 def run_random_episodes(env, episodes: int, seed: int = 0) -> list[EpisodeResult]:

@@ -1,10 +1,11 @@
-"""replay_steps: rebuilds a recorded graph exactly, and refuses a replay that does not reach the recorded runtime."""
+"""replay_steps: rebuilds a recorded graph exactly, and refuses a replay that does not reach the recorded runtime;
+cheapest_prefix: the cheapest graph of a greedy episode, against replaying every prefix."""
 import numpy as np
 import pytest
 
 from rlgraph_xflow.env.observation import LOCATION_MASKS
 from rlgraph_xflow.env.xflow_env import XflowEnv
-from rlgraph_xflow.evaluation import ReplayMismatch, replay_steps
+from rlgraph_xflow.evaluation import ReplayMismatch, cheapest_prefix, replay_steps, run_greedy_episode
 from rlgraph_xflow.execution.local import random_valid_actions
 from rlgraph_xflow.graphs import substitutions
 
@@ -106,3 +107,71 @@ def test_no_op_is_not_a_rewrite(env, recorded):
     steps, _, runtime, _ = recorded
     with pytest.raises(ValueError, match=rf"steps\[0\] is NO-OP \(xfer {env.num_xfers}\)"):
         replay_steps(env, [(env.num_xfers, 0)] + steps, runtime)
+
+
+class ScriptedAgent:
+    """Acts out a fixed list of (xfer, location) actions, then NO-OP: a stand-in policy with a known episode."""
+
+    def __init__(self, actions, no_op):
+        self.actions, self.no_op = list(actions), no_op
+
+    def act(self, observations, greedy):
+        assert greedy
+        xfer, location = self.actions.pop(0) if self.actions else (self.no_op, 0)
+        return {"xfers": np.array([xfer]), "locations": np.array([location])}
+
+
+@pytest.fixture(scope="module")
+def walk_with_a_detour():
+    """A seeded random walk on squeezenet1_1 whose cheapest graph is not its last, and each prefix's runtime."""
+    env = XflowEnv(graph="squeezenet1_1", max_steps=30, max_locations=8)
+    rng = np.random.default_rng(0)
+    observation, info = env.reset()
+    steps, runtimes = [], [info["runtime_ms"]]
+    while len(steps) < 25:
+        xfer, location = (int(value) for value in random_valid_actions(observation[LOCATION_MASKS][None], rng, env.num_xfers)[0])
+        if xfer == env.num_xfers:
+            continue
+        observation, _, terminated, _, info = env.step((xfer, location))
+        steps.append((xfer, location))
+        runtimes.append(info["runtime_ms"])
+        if terminated:
+            break
+    # Cut the walk just after a step that made the graph slower, so its cheapest graph lies before its end.
+    ends = [length for length in range(1, len(steps) + 1) if runtimes[length] > min(runtimes[:length])]
+    assert ends, f"the seeded walk never made the graph slower: {runtimes}"
+    return env, steps[:ends[0]], runtimes[:ends[0] + 1]
+
+
+def test_the_greedy_episode_records_each_prefix_runtime(walk_with_a_detour):
+    env, steps, runtimes = walk_with_a_detour
+    episode = run_greedy_episode(ScriptedAgent(steps, env.num_xfers), env)
+    assert episode.applied_steps == steps
+    assert episode.prefix_runtimes_ms == pytest.approx(runtimes, rel=1e-12)
+    assert episode.final_runtime_ms == pytest.approx(runtimes[-1], rel=1e-12)
+
+
+def test_cheapest_prefix_is_the_cheapest_replayed_prefix(walk_with_a_detour):
+    env, steps, runtimes = walk_with_a_detour
+    episode = run_greedy_episode(ScriptedAgent(steps, env.num_xfers), env)
+    cheapest = cheapest_prefix(env, episode)
+    # Brute force: replay every prefix and keep the first cheapest.
+    prefixes = [replay_steps(env, steps[:length], runtimes[length]) for length in range(len(steps) + 1)]
+    best = min(prefixes, key=lambda prefix: prefix.final_runtime_ms)
+    assert cheapest.final_runtime_ms == best.final_runtime_ms < episode.final_runtime_ms
+    assert cheapest.final_graph.hash() == best.final_graph.hash() and cheapest.applied_steps == best.applied_steps
+
+
+def test_cheapest_prefix_keeps_an_episode_whose_last_graph_is_cheapest(walk_with_a_detour):
+    env, steps, runtimes = walk_with_a_detour
+    length = int(np.argmin(runtimes))
+    episode = run_greedy_episode(ScriptedAgent(steps[:length], env.num_xfers), env)
+    assert cheapest_prefix(env, episode) is episode
+
+
+def test_cheapest_prefix_needs_one_runtime_per_prefix(walk_with_a_detour):
+    env, steps, _ = walk_with_a_detour
+    episode = run_greedy_episode(ScriptedAgent(steps, env.num_xfers), env)
+    episode.prefix_runtimes_ms = episode.prefix_runtimes_ms[:-1]
+    with pytest.raises(ValueError, match=rf"expected {len(steps) + 1} prefix runtimes"):
+        cheapest_prefix(env, episode)

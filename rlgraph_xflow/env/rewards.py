@@ -5,6 +5,8 @@ Classes and functions in this file:
   IncrementalReward: r_t = RT(t-1) - RT(t), the runtime saved by the step.
   WeightedReward: r_t = alpha * (RT(t-1) - RT(t)) + beta * (M(t-1) - M(t)),
     M being memory accesses; the dissertation found alpha=0.8, beta=0.2 best.
+  BestSoFarReward: r_t = max(0, min_{s<t} RT(s) - RT(t)), the runtime by
+    which the step beats the episode's cheapest graph so far.
   REWARDS / reward_from_spec: the registry a YAML `reward: {type: ...}` uses.
 
 Both rewards can be normalised by the initial graph's metrics
@@ -63,6 +65,15 @@ class Reward:
     def __call__(self, before: CostMetrics, after: CostMetrics) -> float:
         raise NotImplementedError
 
+    def get_state(self) -> dict:
+        """What set_state needs to continue the episode (empty: the reward keeps no episode state)."""
+        return {}
+
+    def set_state(self, state: dict) -> None:
+        """Continues an episode from get_state's dict (after `reset`)."""
+        if state:
+            raise ValueError(f"{type(self).__name__} keeps no episode state, got {state!r:.200}")
+
 
 @REWARDS.register("incremental")
 class IncrementalReward(Reward):
@@ -91,6 +102,47 @@ class WeightedReward(Reward):
 
     def __call__(self, before, after):
         return float(self.alpha * self._runtime_saved(before, after) + self.beta * self._memory_saved(before, after))
+
+
+@REWARDS.register("best_so_far")
+class BestSoFarReward(Reward):
+    """max(0, best - RT(t)), best being the cheapest runtime of the episode before the step.
+
+    An episode's return is then the initial runtime minus the cheapest graph
+    it reached, which is what a run exports (the cheapest prefix), not minus
+    its last graph. A step that makes the graph slower costs nothing, so a
+    rewrite chain whose first steps cost a kernel launch and whose last ones
+    save two (GELU's 1/sqrt(2) chain on bert_base) is worth starting
+    whenever it is ever finished; under IncrementalReward starting it pays
+    only when it is finished more than half the time.
+
+    Args:
+        normalize: see Reward.
+    """
+
+    def __init__(self, normalize: bool = False, key_path: str = "reward"):
+        super().__init__(normalize, key_path)
+        self.best_runtime_ms: float | None = None
+
+    def reset(self, initial):
+        super().reset(initial)
+        self.best_runtime_ms = float(initial.runtime_ms)
+
+    def __call__(self, before, after):
+        if self.best_runtime_ms is None:
+            raise RuntimeError("BestSoFarReward called before reset()")
+        saved = max(0.0, self.best_runtime_ms - after.runtime_ms)
+        self.best_runtime_ms = min(self.best_runtime_ms, float(after.runtime_ms))
+        return float(saved / self.initial.runtime_ms if self.normalize else saved)
+
+    def get_state(self):
+        return {"best_runtime_ms": self.best_runtime_ms}
+
+    def set_state(self, state):
+        if not isinstance(state, dict) or set(state) != {"best_runtime_ms"} or isinstance(state["best_runtime_ms"], bool) \
+                or not isinstance(state["best_runtime_ms"], (int, float)):
+            raise ValueError(f"BestSoFarReward.set_state: expected {{'best_runtime_ms': float}}, got {state!r:.200}")
+        self.best_runtime_ms = float(state["best_runtime_ms"])
 
 
 def reward_from_spec(spec, key_path: str = "env.reward") -> Reward:

@@ -184,11 +184,15 @@ class XflowEnv(gymnasium.Env):
         return self.initial_graph.with_engine(self._state.graph())
 
     def get_state(self) -> dict:
-        """What set_state needs to continue this episode exactly (graph bytes, step count, and the
-        novelty bonus's visit counts when it is on)."""
+        """What set_state needs to continue this episode exactly (graph bytes, step count, the reward's
+        episode state when it keeps one (best_so_far's record), and the novelty bonus's visit counts
+        when it is on)."""
         if not self._started:
             raise RuntimeError("XflowEnv.get_state called before reset()")
         state = {"graph": self._state.graph().to_bytes(), "steps": self._steps}
+        reward_state = self.reward_function.get_state()
+        if reward_state:
+            state["reward"] = reward_state
         if self.novelty_bonus:
             state["visits"] = [[key, count] for key, count in self._visits.items()]
         return state
@@ -200,6 +204,7 @@ class XflowEnv(gymnasium.Env):
         self.reset()
         self._state.reset(_engine.Graph.from_bytes(state["graph"]))
         self._steps = int(state["steps"])
+        self.reward_function.set_state(state.get("reward", {}))
         if self.novelty_bonus:
             self._visits = {int(key): int(count) for key, count in state.get("visits", [])}
 

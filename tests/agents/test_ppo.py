@@ -62,8 +62,8 @@ def test_ppo_reaches_95_percent_of_the_optimal_reduction(tiny_graph, rules, tmp_
         assert path.complete and path.reaches_result and [step.rule for step in path.steps] == recorded.applied_xfer_names
 
 
-def _trainer(run_dir, rules, updates, graph, self_imitation=None):
-    execution = LocalExecution({"graph": graph, "rules": rules, "max_steps": 5}, num_envs=2)
+def _trainer(run_dir, rules, updates, graph, self_imitation=None, reward="incremental"):
+    execution = LocalExecution({"graph": graph, "rules": rules, "max_steps": 5, "reward": reward}, num_envs=2)
     agent = _agent(execution, dict(SMALL_AGENT, self_imitation=self_imitation))
     imitation_env = execution.make_env() if self_imitation else None
     return Trainer(agent, execution, str(run_dir), total_env_steps=updates * 16, checkpoint_every=2, progress=False,
@@ -74,13 +74,16 @@ class _Interrupted(Exception):
     pass
 
 
-@pytest.mark.parametrize("self_imitation", [None, SELF_IMITATION], ids=["ppo", "self_imitating"])
-def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(rules, tmp_path, self_imitation):
+# best_so_far: the episodes in progress carry their reward's record through the checkpoint.
+@pytest.mark.parametrize("self_imitation, reward", [(None, "incremental"), (SELF_IMITATION, "incremental"),
+                                                    (None, {"type": "best_so_far"})],
+                         ids=["ppo", "self_imitating", "best_so_far_reward"])
+def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(rules, tmp_path, self_imitation, reward):
     graph = load(conv_bn_relu_chain(blocks=3))
-    straight = _trainer(tmp_path / "straight", rules, 5, graph, self_imitation)
+    straight = _trainer(tmp_path / "straight", rules, 5, graph, self_imitation, reward)
     straight_summary = straight.run()
 
-    interrupted = _trainer(tmp_path / "resumed", rules, 5, graph, self_imitation)
+    interrupted = _trainer(tmp_path / "resumed", rules, 5, graph, self_imitation, reward)
     original_update, calls = interrupted.agent.update, []
 
     def update_then_crash(*arguments, **keywords):
@@ -94,7 +97,7 @@ def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(rules, tmp_p
         interrupted.run()
     assert len(MetricsLog(tmp_path / "resumed" / "metrics.csv", METRIC_FIELDS).rows()) == 3
 
-    resumed = _trainer(tmp_path / "resumed", rules, 5, graph, self_imitation)
+    resumed = _trainer(tmp_path / "resumed", rules, 5, graph, self_imitation, reward)
     summary = resumed.run(resume=True)
     assert summary.updates == 5 and summary.env_steps == 80
     # The best graph training reached is part of the checkpoint: the resumed run ends with exactly the same one.

@@ -239,3 +239,20 @@ def test_novelty_counts_survive_get_state_and_set_state(rules):
     again, again_restored = env.step(action)[1], restored.step(action)[1]
     assert again == pytest.approx(again_restored)
     assert first - again == pytest.approx(bonus * (1 - 1 / np.sqrt(2)))
+
+
+def test_best_so_far_reward_state_survives_get_state_and_set_state(rules):
+    """A restored episode rewards the next step against the saved record, not against its own reset."""
+    spec = {"graph": "squeezenet1_1", "rules": rules, "reward": {"type": "best_so_far"}}
+    env = XflowEnv(**spec)
+    env.reset()
+    env.step(first_valid_action(env))
+    saved = env.get_state()
+    assert saved["reward"] == {"best_runtime_ms": env.metrics.runtime_ms}
+    restored = XflowEnv(**spec)
+    restored.set_state(saved)
+    assert restored.reward_function.get_state() == saved["reward"]
+    action = first_valid_action(env)
+    assert restored.step(action)[1] == env.step(action)[1]
+    with pytest.raises(ValueError, match="best_runtime_ms"):
+        XflowEnv(**spec).set_state({key: value for key, value in saved.items() if key != "reward"})
