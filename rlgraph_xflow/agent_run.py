@@ -7,7 +7,7 @@ Functions in this file:
     the best graph training reached when that is cheaper (rebuilt by
     replaying its exact steps, and checked to reach the recorded runtime).
   run_agent: trains (or resumes), evaluates the greedy policy in the real
-    environment, exports and verifies the cheaper of its graph and the best
+    environment (its graph: the cheapest its episode reached), exports and verifies the cheaper of its graph and the best
     training graph in onnxruntime, compares the policy with a random agent,
     and writes result.json and report.md.
 

@@ -9,7 +9,7 @@ Classes and functions in this file:
     which the step beats the episode's cheapest graph so far.
   REWARDS / reward_from_spec: the registry a YAML `reward: {type: ...}` uses.
 
-Both rewards can be normalised by the initial graph's metrics
+All three rewards can be normalised by the initial graph's metrics
 (`normalize: true`), which makes rewards comparable across graphs whose
 runtimes differ by orders of magnitude; memory accesses are then normalised
 by the initial memory accesses, so alpha and beta weigh relative savings.
