@@ -17,20 +17,31 @@ def env():
     return XflowEnv(**ENV_SPEC)
 
 
-@pytest.fixture(scope="module")
-def recorded(env):
-    """Rewrites a seeded random walk applied (NO-OP excluded), the graph and runtime it reached, and the xfer names."""
-    rng = np.random.default_rng(3)
-    observation, _ = env.reset()
-    steps, names = [], []
-    while len(steps) < 3:
+def _random_walk(env, seed: int, length: int):
+    """A seeded random walk of up to `length` applied rewrites (NO-OP excluded): its (xfer, location) steps, the
+    xfer names, and the runtime of the initial graph, then after each step."""
+    rng = np.random.default_rng(seed)
+    observation, info = env.reset()
+    steps, names, runtimes = [], [], [info["runtime_ms"]]
+    while len(steps) < length:
         xfer, location = (int(value) for value in random_valid_actions(observation[LOCATION_MASKS][None], rng, env.num_xfers)[0])
         if xfer == env.num_xfers:
             continue
-        observation, _, _, _, info = env.step((xfer, location))
+        observation, _, terminated, truncated, info = env.step((xfer, location))
         steps.append((xfer, location))
         names.append(info["applied_xfer"])
-    return steps, env.current_graph.hash(), info["runtime_ms"], names
+        runtimes.append(info["runtime_ms"])
+        if terminated or truncated:
+            break
+    return steps, names, runtimes
+
+
+@pytest.fixture(scope="module")
+def recorded(env):
+    """Rewrites a seeded random walk applied (NO-OP excluded), the graph and runtime it reached, and the xfer names."""
+    steps, names, runtimes = _random_walk(env, seed=3, length=3)
+    assert len(steps) == 3
+    return steps, env.current_graph.hash(), runtimes[-1], names
 
 
 def test_a_replay_rebuilds_the_recorded_graph(env, recorded):
@@ -125,18 +136,7 @@ class ScriptedAgent:
 def walk_with_a_detour():
     """A seeded random walk on squeezenet1_1 whose cheapest graph is not its last, and each prefix's runtime."""
     env = XflowEnv(graph="squeezenet1_1", max_steps=30, max_locations=8)
-    rng = np.random.default_rng(0)
-    observation, info = env.reset()
-    steps, runtimes = [], [info["runtime_ms"]]
-    while len(steps) < 25:
-        xfer, location = (int(value) for value in random_valid_actions(observation[LOCATION_MASKS][None], rng, env.num_xfers)[0])
-        if xfer == env.num_xfers:
-            continue
-        observation, _, terminated, _, info = env.step((xfer, location))
-        steps.append((xfer, location))
-        runtimes.append(info["runtime_ms"])
-        if terminated:
-            break
+    steps, _, runtimes = _random_walk(env, seed=0, length=25)
     # Cut the walk just after a step that made the graph slower, so its cheapest graph lies before its end.
     ends = [length for length in range(1, len(steps) + 1) if runtimes[length] > min(runtimes[:length])]
     assert ends, f"the seeded walk never made the graph slower: {runtimes}"
