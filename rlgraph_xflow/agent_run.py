@@ -3,20 +3,26 @@
 Functions in this file:
   build_agent_run: composes the execution (which builds the environments)
     and the agent from the config, checking every spec with its key path.
-  select_exported_graph: the graph a run exports: the greedy policy's, or
-    the best graph training reached when that is cheaper (rebuilt by
-    replaying its exact steps, and checked to reach the recorded runtime).
+  ExportChoice: the graph a run exports, where it comes from, and every
+    candidate's episode.
+  select_exported_graph: the cheapest of the greedy policy's graph, the best
+    graph of the sampled policy's episodes and the best graph training
+    reached (the last two rebuilt by replaying their exact steps, and checked
+    to reach the recorded runtime).
   run_agent: trains (or resumes), evaluates the greedy policy in the real
-    environment (its graph: the cheapest its episode reached), exports and verifies the cheaper of its graph and the best
-    training graph in onnxruntime, compares the policy with a random agent,
-    and writes result.json and report.md.
+    environment (its graph: the cheapest its episode reached) and, with
+    `training.sampled_evaluation_episodes` K > 0, K episodes of the trained
+    policy's sampled actions; exports and verifies the cheapest candidate in
+    onnxruntime, compares the greedy policy with a random agent, and writes
+    result.json and report.md.
 
 result.json's final_cost_ms, cost_reduction, applied and steps describe the
-exported graph; greedy_policy_cost_ms and best_training_cost_ms (null when
-no training episode applied a rewrite) are the two candidates' costs, and
-result_source ("greedy_policy" or "best_training_episode") says which one
-was exported. beats_random_agent compares the greedy policy (what the agent
-learned) with the random agent, as before.
+exported graph; greedy_policy_cost_ms, sampled_policy_cost_ms (null when K
+is 0) and best_training_cost_ms (null when no training episode applied a
+rewrite) are the candidates' costs, and result_source ("greedy_policy",
+"sampled_policy" or "best_training_episode") says which one was exported.
+beats_random_agent compares the greedy policy (what the agent learned) with
+the random agent, as before.
 """
 from __future__ import annotations
 
@@ -28,8 +34,11 @@ from typing import Any, Optional
 
 from rlgraph_xflow.core.registry import SpecError
 
-GREEDY_POLICY, BEST_TRAINING_EPISODE = "greedy_policy", "best_training_episode"
-TRAINING_DEFAULTS = {"total_env_steps": 20000, "checkpoint_every": 5, "evaluation_episodes": 1, "random_baseline_episodes": 8}
+GREEDY_POLICY, SAMPLED_POLICY, BEST_TRAINING_EPISODE = "greedy_policy", "sampled_policy", "best_training_episode"
+TRAINING_DEFAULTS = {"total_env_steps": 20000, "checkpoint_every": 5, "evaluation_episodes": 1,
+                     "sampled_evaluation_episodes": 0, "random_baseline_episodes": 8}
+# Settings that may be 0 (the others must be >= 1).
+_MAY_BE_ZERO = ("sampled_evaluation_episodes", "random_baseline_episodes")
 
 
 @dataclasses.dataclass
@@ -54,7 +63,7 @@ def _training_settings(config) -> dict:
         raise SpecError(f"training.{unknown[0]}", f"unknown training setting{hint}. Known: {', '.join(TRAINING_DEFAULTS)}.")
     settings = {**TRAINING_DEFAULTS, **given}
     for key, value in settings.items():
-        minimum = 0 if key in ("random_baseline_episodes",) else 1
+        minimum = 0 if key in _MAY_BE_ZERO else 1
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise SpecError(f"training.{key}", f"expected an int >= {minimum}, got {value!r}")
     return settings
@@ -98,36 +107,56 @@ def _reward_unit(reward_spec) -> str:
     return "fraction of the initial runtime" if normalized else "ms"
 
 
-def select_exported_graph(env, greedy_episode, best_training_prefix) -> tuple[Any, Optional[Any], str]:
-    """Chooses the graph a run exports.
+@dataclasses.dataclass
+class ExportChoice:
+    """What a run exports.
+
+    Attributes:
+        exported: the EpisodeResult of the exported graph.
+        source: GREEDY_POLICY, SAMPLED_POLICY or BEST_TRAINING_EPISODE.
+        candidates: source -> its EpisodeResult, for every candidate the run
+            had (the sampled and training ones replayed).
+    """
+
+    exported: Any
+    source: str
+    candidates: dict
+
+
+def select_exported_graph(env, greedy_episode, best_training_prefix, best_sampled_prefix=None) -> ExportChoice:
+    """Chooses the graph a run exports: the cheapest candidate.
 
     Args:
         env: an XflowEnv like the training environments (used to replay).
         greedy_episode: the greedy policy's EpisodeResult.
         best_training_prefix: the trainer's BestTrainingPrefix, or None.
+        best_sampled_prefix: the cheapest graph the sampled policy's episodes
+            reached, as a BestTrainingPrefix (runtime and steps), or None.
 
     Returns:
-        (the exported EpisodeResult, the replayed training EpisodeResult or
-        None, GREEDY_POLICY or BEST_TRAINING_EPISODE). On equal cost the
-        greedy policy's graph is exported.
+        The ExportChoice. On equal cost the greedy policy's graph wins, then
+        the sampled policy's: what the trained policy does comes before what
+        training happened to meet.
 
     Raises:
-        ReplayMismatch: replaying the training prefix does not reach its
-            recorded runtime (a non-deterministic environment).
+        ReplayMismatch: replaying a prefix does not reach its recorded
+            runtime (a non-deterministic environment).
     """
     from rlgraph_xflow.evaluation import replay_steps
 
-    if best_training_prefix is None:
-        return greedy_episode, None, GREEDY_POLICY
-    training_episode = replay_steps(env, best_training_prefix.steps, best_training_prefix.runtime_ms)
-    if training_episode.final_runtime_ms < greedy_episode.final_runtime_ms:
-        return training_episode, training_episode, BEST_TRAINING_EPISODE
-    return greedy_episode, training_episode, GREEDY_POLICY
+    candidates = {GREEDY_POLICY: greedy_episode}
+    for source, prefix in ((SAMPLED_POLICY, best_sampled_prefix), (BEST_TRAINING_EPISODE, best_training_prefix)):
+        if prefix is not None:
+            candidates[source] = replay_steps(env, prefix.steps, prefix.runtime_ms)
+    # min keeps the first of equal costs, and candidates are in preference order.
+    source = min(candidates, key=lambda name: candidates[name].final_runtime_ms)
+    return ExportChoice(candidates[source], source, candidates)
 
 
 def run_agent(config, run_dir: str, resume: bool = False) -> dict:
     """Trains, evaluates, verifies and reports; returns result.json's content."""
-    from rlgraph_xflow.evaluation import cheapest_prefix, run_greedy_episode, run_random_episodes
+    from rlgraph_xflow.evaluation import cheapest_prefix, run_greedy_episode, run_random_episodes, run_sampled_episodes
+    from rlgraph_xflow.training import keep_best_prefix
     from rlgraph_xflow.optimize.pipeline import load_model, write_verified_graph
     from rlgraph_xflow.reporting import write_report
 
@@ -152,7 +181,18 @@ def run_agent(config, run_dir: str, resume: bool = False) -> dict:
         episode = cheapest_prefix(env, run_greedy_episode(run.agent, env))
         if greedy is None or episode.final_runtime_ms < greedy.final_runtime_ms:
             greedy = episode
-    exported, training_episode, source = select_exported_graph(env, greedy, summary.best_training_prefix)
+    sampled_episodes = training["sampled_evaluation_episodes"]
+    best_sampled = None
+    evaluation_start = time.perf_counter()
+    if sampled_episodes:
+        # As many environments as training stepped together, so one batched act serves them all.
+        envs = [env] + [run.execution.make_env(novelty_bonus=0.0) for _ in range(min(sampled_episodes, run.execution.num_envs) - 1)]
+        best_sampled = keep_best_prefix(None, run_sampled_episodes(run.agent, envs, sampled_episodes))
+    sampling_seconds = time.perf_counter() - evaluation_start
+    choice = select_exported_graph(env, greedy, summary.best_training_prefix, best_sampled)
+    exported, source = choice.exported, choice.source
+    sampled_episode = choice.candidates.get(SAMPLED_POLICY)
+    training_episode = choice.candidates.get(BEST_TRAINING_EPISODE)
     random_episodes = run_random_episodes(env, training["random_baseline_episodes"], seed=run.seed)
     random_costs = [episode.final_runtime_ms for episode in random_episodes]
 
@@ -167,6 +207,9 @@ def run_agent(config, run_dir: str, resume: bool = False) -> dict:
         "steps": [list(step) for step in exported.applied_steps],
         "result_source": source,
         "greedy_policy_cost_ms": greedy.final_runtime_ms,
+        "sampled_policy_cost_ms": sampled_episode.final_runtime_ms if sampled_episode is not None else None,
+        "sampled_evaluation_episodes": sampled_episodes,
+        "sampled_evaluation_seconds": sampling_seconds,
         "best_training_cost_ms": training_episode.final_runtime_ms if training_episode is not None else None,
         "env_steps": summary.env_steps,
         "train_seconds": summary.train_seconds,

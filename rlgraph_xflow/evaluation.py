@@ -6,6 +6,8 @@ Functions in this file:
   run_greedy_episode: one episode of an agent's greedy policy.
   cheapest_prefix: the cheapest graph an episode passed through (replayed
     when it is not the last one).
+  run_sampled_episodes: episodes of an agent's stochastic policy (actions
+    sampled, as in training), several environments stepped together.
   run_random_episodes: the random-agent baseline: uniformly random valid
     (xfer, location) pairs, NO-OP included, seeded (the random agent of
     rlgraph_xflow.execution.local.random_valid_actions).
@@ -23,7 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from rlgraph_xflow.env.observation import LOCATION_MASKS, batch_observations
-from rlgraph_xflow.execution.local import random_valid_actions
+from rlgraph_xflow.execution.local import EpisodeProgress, EpisodeRecord, random_valid_actions
 
 # Relative tolerance between a replayed runtime and the recorded one. The
 # cost model is deterministic, so a replay in an environment like the one
@@ -94,6 +96,66 @@ def cheapest_prefix(env, episode: EpisodeResult) -> EpisodeResult:
     if runtimes[length] >= episode.final_runtime_ms:
         return episode
     return replay_steps(env, episode.applied_steps[:length], runtimes[length])
+
+
+def run_sampled_episodes(agent, envs: Sequence, episodes: int) -> list[EpisodeRecord]:
+    """Runs `episodes` episodes of the agent's sampled actions.
+
+    Why sample: a deterministic policy that meets a graph again repeats what
+    it did there, so a greedy episode caught between two cost-neutral
+    rewrites (one undoing the other) spends its remaining steps on them; the
+    stochastic policy training learned leaves such a cycle and finishes
+    chains that its argmax misses.
+
+    Args:
+        agent: acts on batched observations (Agent.act, greedy=False); its
+            random stream decides the samples, so a seeded agent gives the
+            same episodes again.
+        envs: environments like the training ones, stepped together (one
+            batched act per step, one row per environment); each runs
+            episodes until `episodes` have started.
+        episodes: how many episodes, >= 1.
+
+    Returns:
+        An EpisodeRecord per episode in the order they finished (ties in
+        the same step: in environment order); each knows its best prefix.
+
+    Raises:
+        ValueError: no environments, or episodes < 1.
+    """
+    if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
+        raise ValueError(f"run_sampled_episodes: episodes must be an int >= 1, got {episodes!r}")
+    if not envs:
+        raise ValueError("run_sampled_episodes: needs at least one environment")
+    # Rows keep their environment for the whole call, so an agent with a
+    # memory per row (the world model's LSTM) sees each episode in one row; a
+    # row with no episode left to start repeats its last observation, and
+    # its actions are ignored, until every row is done.
+    rows = list(envs[:episodes])
+    observations, progress = [], []
+    for env in rows:
+        observation, info = env.reset()
+        observations.append(observation)
+        progress.append(EpisodeProgress(info["runtime_ms"], env.num_xfers))
+    started, records = len(rows), []
+    while any(episode is not None for episode in progress):
+        actions = agent.act(batch_observations(observations))
+        for index, env in enumerate(rows):
+            episode = progress[index]
+            if episode is None:
+                continue
+            xfer, location = int(actions["xfers"][index]), int(actions["locations"][index])
+            observation, reward, terminated, truncated, info = env.step((xfer, location))
+            episode.add_step(xfer, location, reward, info)
+            if terminated or truncated:
+                records.append(episode.record(info["runtime_ms"]))
+                episode = None
+                if started < episodes:
+                    observation, info = env.reset()
+                    episode = EpisodeProgress(info["runtime_ms"], env.num_xfers)
+                    started += 1
+            observations[index], progress[index] = observation, episode
+    return records
 
 
 def run_random_episodes(env, episodes: int, seed: int = 0) -> list[EpisodeResult]:

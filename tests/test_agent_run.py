@@ -1,4 +1,5 @@
-"""run_agent exports the cheaper of the greedy policy's graph and the best training graph, verified in onnxruntime."""
+"""run_agent exports the cheapest of the greedy policy's graph, the sampled policy's best graph and the best training
+graph, verified in onnxruntime."""
 import json
 import os
 
@@ -6,7 +7,7 @@ import numpy as np
 import onnx
 import pytest
 
-from rlgraph_xflow.agent_run import BEST_TRAINING_EPISODE, GREEDY_POLICY, run_agent, select_exported_graph
+from rlgraph_xflow.agent_run import BEST_TRAINING_EPISODE, GREEDY_POLICY, SAMPLED_POLICY, run_agent, select_exported_graph
 from rlgraph_xflow.config import load_config
 from rlgraph_xflow.env.xflow_env import XflowEnv
 from rlgraph_xflow.evaluation import ReplayMismatch, replay_steps
@@ -22,7 +23,8 @@ BRIEF = ["training.total_env_steps=8", "training.checkpoint_every=1", "training.
 @pytest.fixture(scope="module")
 def quickstart(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("quickstart")
-    result = run_agent(load_config(os.path.join(ROOT, "configs", "quickstart.yaml"), BRIEF), str(run_dir))
+    result = run_agent(load_config(os.path.join(ROOT, "configs", "quickstart.yaml"),
+                                   BRIEF + ["training.sampled_evaluation_episodes=3"]), str(run_dir))
     return run_dir, result
 
 
@@ -35,9 +37,11 @@ def test_the_result_describes_the_cheaper_graph_and_it_verifies(quickstart, env)
     run_dir, result = quickstart
     assert json.loads((run_dir / "result.json").read_text()) == result
     assert result["best_training_cost_ms"] is not None   # a training episode of this seeded run applied rewrites
-    assert result["final_cost_ms"] == min(result["greedy_policy_cost_ms"], result["best_training_cost_ms"])
-    expected_source = BEST_TRAINING_EPISODE if result["best_training_cost_ms"] < result["greedy_policy_cost_ms"] else GREEDY_POLICY
-    assert result["result_source"] == expected_source
+    assert result["sampled_policy_cost_ms"] is not None and result["sampled_evaluation_episodes"] == 3
+    costs = {GREEDY_POLICY: result["greedy_policy_cost_ms"], SAMPLED_POLICY: result["sampled_policy_cost_ms"],
+             BEST_TRAINING_EPISODE: result["best_training_cost_ms"]}
+    assert result["final_cost_ms"] == min(costs.values())
+    assert result["result_source"] == min(costs, key=costs.get)   # the first of equal costs, in preference order
     assert result["cost_reduction"] == pytest.approx((result["initial_cost_ms"] - result["final_cost_ms"]) / result["initial_cost_ms"])
     # The steps rebuild exactly the exported graph, whichever it was.
     replayed = replay_steps(env, [tuple(step) for step in result["steps"]], result["final_cost_ms"])
@@ -47,10 +51,11 @@ def test_the_result_describes_the_cheaper_graph_and_it_verifies(quickstart, env)
     check = verify.verify(zoo.build("squeezenet1_1"), str(run_dir / "optimized.onnx"), runs=1, warmup=0, seed=5)
     assert check.equal
     assert export(replayed.final_graph).graph.node == onnx.load(str(run_dir / "optimized.onnx")).graph.node
-    costs = {"greedy_policy": result["greedy_policy_cost_ms"], "best_training_episode": result["best_training_cost_ms"]}
     line = next(text for text in (run_dir / "report.md").read_text().splitlines() if text.startswith("Exported:"))
-    assert ("greedy policy's graph" if result["result_source"] == GREEDY_POLICY else "best graph of a training episode") in line
-    assert f"Greedy policy: {costs['greedy_policy']:.6g} ms; best training episode: {costs['best_training_episode']:.6g} ms." in line
+    assert {GREEDY_POLICY: "greedy policy's graph", SAMPLED_POLICY: "sampled episodes",
+            BEST_TRAINING_EPISODE: "best graph of a training episode"}[result["result_source"]] in line
+    assert (f"Greedy policy: {costs[GREEDY_POLICY]:.6g} ms; sampled policy (best of 3 episodes): {costs[SAMPLED_POLICY]:.6g} ms; "
+            f"best training episode: {costs[BEST_TRAINING_EPISODE]:.6g} ms.") in line
 
 
 def _cheapest_single_rewrite(env):
@@ -66,16 +71,26 @@ def _cheapest_single_rewrite(env):
     return initial, best
 
 
-def test_the_cheaper_candidate_is_exported_and_a_replay_mismatch_is_refused(env):
+def test_the_cheapest_candidate_is_exported_and_a_replay_mismatch_is_refused(env):
     initial, (best_runtime, best_step) = _cheapest_single_rewrite(env)
     unchanged = replay_steps(env, [], initial)   # a greedy policy that only chose NO-OP
     improving = BestTrainingPrefix(best_runtime, [best_step])
-    exported, training, source = select_exported_graph(env, unchanged, improving)
-    assert source == BEST_TRAINING_EPISODE and exported is training
-    assert exported.final_runtime_ms == best_runtime and exported.applied_steps == [best_step]
-    # A greedy graph at least as cheap wins (ties go to the policy).
-    exported, training, source = select_exported_graph(env, training, BestTrainingPrefix(best_runtime, [best_step]))
-    assert source == GREEDY_POLICY and training.final_runtime_ms == best_runtime
-    assert select_exported_graph(env, unchanged, None) == (unchanged, None, GREEDY_POLICY)
-    with pytest.raises(ReplayMismatch, match="not deterministic"):
-        select_exported_graph(env, unchanged, BestTrainingPrefix(best_runtime * 0.5, [best_step]))
+    choice = select_exported_graph(env, unchanged, improving)
+    assert choice.source == BEST_TRAINING_EPISODE and choice.exported is choice.candidates[BEST_TRAINING_EPISODE]
+    assert choice.exported.final_runtime_ms == best_runtime and choice.exported.applied_steps == [best_step]
+    assert set(choice.candidates) == {GREEDY_POLICY, BEST_TRAINING_EPISODE}
+    # The sampled policy's graph beats the training one on equal cost, and the greedy policy's beats both.
+    choice = select_exported_graph(env, unchanged, improving, BestTrainingPrefix(best_runtime, [best_step]))
+    assert choice.source == SAMPLED_POLICY and choice.exported.applied_steps == [best_step]
+    assert set(choice.candidates) == {GREEDY_POLICY, SAMPLED_POLICY, BEST_TRAINING_EPISODE}
+    choice = select_exported_graph(env, choice.exported, improving, BestTrainingPrefix(best_runtime, [best_step]))
+    assert choice.source == GREEDY_POLICY
+    # A dearer candidate is never exported, wherever it comes from.
+    choice = select_exported_graph(env, unchanged, BestTrainingPrefix(initial, []), improving)
+    assert choice.source == SAMPLED_POLICY and choice.candidates[BEST_TRAINING_EPISODE].final_runtime_ms == initial
+    choice = select_exported_graph(env, unchanged, None)
+    assert (choice.exported, choice.source, choice.candidates) == (unchanged, GREEDY_POLICY, {GREEDY_POLICY: unchanged})
+    for training, sampled in ((BestTrainingPrefix(best_runtime * 0.5, [best_step]), None),
+                              (None, BestTrainingPrefix(best_runtime * 0.5, [best_step]))):
+        with pytest.raises(ReplayMismatch, match="not deterministic"):
+            select_exported_graph(env, unchanged, training, sampled)

@@ -1,11 +1,12 @@
 """replay_steps: rebuilds a recorded graph exactly, and refuses a replay that does not reach the recorded runtime;
-cheapest_prefix: the cheapest graph of a greedy episode, against replaying every prefix."""
+cheapest_prefix: the cheapest graph of a greedy episode, against replaying every prefix; run_sampled_episodes: the
+episodes of a stochastic policy over several environments, against replaying each."""
 import numpy as np
 import pytest
 
 from rlgraph_xflow.env.observation import LOCATION_MASKS
 from rlgraph_xflow.env.xflow_env import XflowEnv
-from rlgraph_xflow.evaluation import ReplayMismatch, cheapest_prefix, replay_steps, run_greedy_episode
+from rlgraph_xflow.evaluation import ReplayMismatch, cheapest_prefix, replay_steps, run_greedy_episode, run_sampled_episodes
 from rlgraph_xflow.execution.local import random_valid_actions
 from rlgraph_xflow.graphs import substitutions
 
@@ -175,3 +176,67 @@ def test_cheapest_prefix_needs_one_runtime_per_prefix(walk_with_a_detour):
     episode.prefix_runtimes_ms = episode.prefix_runtimes_ms[:-1]
     with pytest.raises(ValueError, match=rf"expected {len(steps) + 1} prefix runtimes"):
         cheapest_prefix(env, episode)
+
+
+class RandomValidAgent:
+    """A stochastic stand-in policy: the random agent's choice per row, from its own seeded stream; logs batch sizes."""
+
+    def __init__(self, seed, num_xfers):
+        self.rng, self.num_xfers, self.batch_sizes = np.random.default_rng(seed), num_xfers, []
+
+    def act(self, observations, greedy=False):
+        assert not greedy
+        masks = np.asarray(observations[LOCATION_MASKS])
+        self.batch_sizes.append(len(masks))
+        actions = random_valid_actions(masks, self.rng, self.num_xfers)
+        return {"xfers": actions[:, 0], "locations": actions[:, 1]}
+
+
+@pytest.fixture(scope="module")
+def sampled_envs():
+    return [XflowEnv(graph="squeezenet1_1", max_steps=6, max_locations=8) for _ in range(3)]
+
+
+def test_sampled_episodes_replay_to_their_records_and_know_their_cheapest_prefix(sampled_envs):
+    agent = RandomValidAgent(seed=4, num_xfers=sampled_envs[0].num_xfers)
+    records = run_sampled_episodes(agent, sampled_envs, episodes=7)
+    assert len(records) == 7
+    # Three rows throughout (a row keeps its environment), for as many calls as the longest row ran steps.
+    assert set(agent.batch_sizes) == {3}
+    assert len(agent.batch_sizes) >= max(record.length for record in records)
+    assert sum(record.length for record in records) <= 3 * len(agent.batch_sizes)
+    env = sampled_envs[0]
+    initial = env.reset()[1]["runtime_ms"]
+    for record in records:
+        assert 1 <= record.length <= 6
+        replayed = replay_steps(env, record.applied_steps, record.final_runtime_ms)
+        assert replayed.applied_steps == record.applied_steps
+        # Brute force: every prefix's runtime, stepping the rewrites again; the record keeps the first cheapest.
+        env.reset()
+        runtimes = [initial] + [env.step(step)[4]["runtime_ms"] for step in record.applied_steps]
+        assert record.best_runtime_ms == min(runtimes) and record.best_prefix_length == int(np.argmin(runtimes))
+
+
+def test_sampled_episodes_are_the_agents_choices_whatever_the_batching(sampled_envs):
+    """One environment or three: the same episodes when the agent's choice for a row depends on that row alone (here:
+    the first valid action)."""
+
+    class FirstValid:
+        def act(self, observations, greedy=False):
+            rows = [np.argwhere(row)[0] for row in np.asarray(observations[LOCATION_MASKS])]
+            return {"xfers": np.array([row[0] for row in rows]), "locations": np.array([row[1] for row in rows])}
+
+    one = run_sampled_episodes(FirstValid(), sampled_envs[:1], episodes=2)
+    three = run_sampled_episodes(FirstValid(), sampled_envs, episodes=2)
+    assert [record.applied_steps for record in one] == [record.applied_steps for record in three]
+    assert len(one[0].applied_steps) == 6   # max_steps rewrites, each the first valid one
+
+
+@pytest.mark.parametrize("envs, episodes, message", [
+    ([], 1, "needs at least one environment"),
+    (None, 0, "episodes must be an int >= 1, got 0"),
+    (None, True, "episodes must be an int >= 1, got True"),
+])
+def test_sampled_episodes_refuse_bad_arguments(sampled_envs, envs, episodes, message):
+    with pytest.raises(ValueError, match=message):
+        run_sampled_episodes(RandomValidAgent(0, sampled_envs[0].num_xfers), sampled_envs if envs is None else envs, episodes)

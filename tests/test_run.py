@@ -53,6 +53,8 @@ def test_full_run_writes_run_directory(tmp_path):
     (["agent.type=ppo", "env.type=xflow", "training.total_env_step=5"],
      "training.total_env_step: unknown training setting (did you mean 'total_env_steps'?)"),
     (["agent.type=ppo", "env.type=xflow", "training.checkpoint_every=0"], "training.checkpoint_every: expected an int >= 1, got 0"),
+    (["agent.type=ppo", "env.type=xflow", "training.sampled_evaluation_episodes=-1"],
+     "training.sampled_evaluation_episodes: expected an int >= 0, got -1"),
     (["agent.type=ppo", "env.type=xflow", "execution.type=rya"], "execution.type: unknown execution type 'rya' (did you mean 'ray'?)"),
     (["model.head.num_actions=0"], "model.head.num_actions: expected a positive int, got 0"),
     (["input_spaces.observations.type=flaot_box"], "unknown space type 'flaot_box'; did you mean 'float_box'?"),

@@ -40,10 +40,11 @@ XFER_HEATMAP_FILE = "xfer_heatmap.png"
 _NUMBER_KEYS = (
     "initial_cost_ms", "final_cost_ms", "cost_reduction", "max_abs_diff", "ort_latency_ms_original",
     "ort_latency_ms_optimized", "env_steps", "train_seconds", "search_seconds", "greedy_policy_cost_ms",
-    "best_training_cost_ms",
+    "best_training_cost_ms", "sampled_policy_cost_ms", "sampled_evaluation_episodes", "sampled_evaluation_seconds",
 )
 # result_source -> what report.md calls the exported graph (an agent run's result.json).
 _RESULT_SOURCES = {"greedy_policy": "the greedy policy's graph",
+                   "sampled_policy": "the best graph of the trained policy's sampled episodes (replayed from its steps)",
                    "best_training_episode": "the best graph of a training episode (replayed from its steps)"}
 _TEXT_KEYS = ("model", "agent", "search")
 _NOT_RECORDED = "not recorded"
@@ -169,8 +170,11 @@ def _exported_graph_line(result: Mapping[str, object]) -> list[str]:
         return []
     training = result.get("best_training_cost_ms")
     training_text = _format_number(training, "ms") if training is not None else "none (no training episode applied a rewrite)"
+    sampled = result.get("sampled_policy_cost_ms")
+    sampled_text = (f"sampled policy (best of {result.get('sampled_evaluation_episodes')} episodes): {_format_number(sampled, 'ms')}; "
+                    if sampled is not None else "")
     return ["", f"Exported: {_RESULT_SOURCES[source]}. Greedy policy: {_format_number(result.get('greedy_policy_cost_ms'), 'ms')}; "
-                f"best training episode: {training_text}."]
+                f"{sampled_text}best training episode: {training_text}."]
 
 
 def _applied_sequence(result: Mapping[str, object]) -> list[str]:
@@ -229,9 +233,11 @@ def write_report(
             ("episode_final_cost_ms"); other columns are ignored.
         result: the content of result.json; "initial_cost_ms" is required,
             every other key is shown when present ("not recorded" otherwise).
-            An agent run's "result_source" ("greedy_policy" or
-            "best_training_episode") adds one line naming the exported graph
-            with "greedy_policy_cost_ms" and "best_training_cost_ms".
+            An agent run's "result_source" ("greedy_policy",
+            "sampled_policy" or "best_training_episode") adds one line
+            naming the exported graph with "greedy_policy_cost_ms",
+            "sampled_policy_cost_ms" (when not null, with
+            "sampled_evaluation_episodes") and "best_training_cost_ms".
         xfer_names: the name of every xfer in the library, by id.
         applied_per_episode: for each evaluation (or late training) episode,
             the ids of the xfers applied at each step; NO-OP excluded.

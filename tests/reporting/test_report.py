@@ -112,8 +112,12 @@ def test_report_shows_the_result_figures(full_report):
     ({"result_source": "greedy_policy", "greedy_policy_cost_ms": 9.375, "best_training_cost_ms": None},
      "Exported: the greedy policy's graph. Greedy policy: 9.375 ms; best training episode: none (no training episode "
      "applied a rewrite)."),
+    ({"result_source": "sampled_policy", "greedy_policy_cost_ms": 10.5, "sampled_policy_cost_ms": 8.25,
+      "sampled_evaluation_episodes": 16, "best_training_cost_ms": 9.375},
+     "Exported: the best graph of the trained policy's sampled episodes (replayed from its steps). Greedy policy: "
+     "10.5 ms; sampled policy (best of 16 episodes): 8.25 ms; best training episode: 9.375 ms."),
 ])
-def test_an_agent_runs_report_names_the_exported_graph_with_both_costs(tmp_path, change, line):
+def test_an_agent_runs_report_names_the_exported_graph_with_every_candidates_cost(tmp_path, change, line):
     metrics = _write_metrics(tmp_path / "metrics.csv", episodes=2)
     markdown = open(write_report(tmp_path / "run", metrics, {**RESULT, **change}, XFER_NAMES, [[0]], "t")).read()
     lines = markdown.splitlines()
@@ -171,7 +175,7 @@ def test_non_finite_cells_are_skipped_and_missing_result_keys_are_marked(tmp_pat
     ({"applied": "fuse_conv_bn"}, r"result\['applied'\]: expected a list of xfer names"),
     ({"applied": ["fuse_conv_bn", 3]}, r"result\['applied'\]\[1\]: expected an xfer name"),
     ({"model": 18}, r"result\['model'\]: expected a string"),
-    ({"result_source": "best_episode"}, r"result\['result_source'\]: expected one of \['best_training_episode', 'greedy_policy'\], found 'best_episode'"),
+    ({"result_source": "best_episode"}, r"result\['result_source'\]: expected one of \['best_training_episode', 'greedy_policy', 'sampled_policy'\], found 'best_episode'"),
     ({"best_training_cost_ms": "0.3"}, r"result\['best_training_cost_ms'\]: expected a number, found str"),
 ])
 def test_bad_result_is_named_and_nothing_is_written(tmp_path, result_change, message):
