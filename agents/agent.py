@@ -41,6 +41,10 @@ class Agent:
     """
 
     learns = True
+    # Whether a run may train it on training.pretraining's environment first
+    # (rlgraph_xflow.agent_run.pretrain): its trainer must start from the
+    # agent's current weights and keep nothing of an earlier environment.
+    pretrainable = False
 
     def act(self, observations: dict, greedy: bool = False) -> dict:
         """Actions for a batched observation.

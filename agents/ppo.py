@@ -157,6 +157,8 @@ class PPOAgent(Agent):
             every update and the agent imitates it (imitate).
     """
 
+    pretrainable = True
+
     def __init__(self, sizes: ObservationSizes, encoder: Any = None, sampler: Any = None, value_head: Any = None,
                  gae: Any = None, loss: Any = None, optimizer: Any = None, num_envs: int = 4, rollout_steps: int = 16,
                  epochs: int = 4, minibatch_size: int = 32, seed: int = 0, self_imitation: Any = None,

@@ -48,24 +48,47 @@ class AgentRun:
     env_spec: dict
     training: dict
     seed: int
+    execution_spec: dict
+    sizes: Any  # ObservationSizes
+
+
+def _pretraining_settings(given) -> Optional[dict]:
+    """training.pretraining, checked: None, or {env: env overrides, total_env_steps: int >= 1}."""
+    if given is None:
+        return None
+    if not isinstance(given, dict) or set(given) != {"env", "total_env_steps"}:
+        raise SpecError("training.pretraining", "expected {env: {...settings that differ from env:}, total_env_steps: N}, "
+                                                f"got {given!r}")
+    if not isinstance(given["env"], dict) or not given["env"]:
+        raise SpecError("training.pretraining.env", f"expected a non-empty mapping of env settings, got {given['env']!r}")
+    if "type" in given["env"]:
+        raise SpecError("training.pretraining.env.type", "pretraining uses the run's environment type")
+    steps = given["total_env_steps"]
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise SpecError("training.pretraining.total_env_steps", f"expected an int >= 1, got {steps!r}")
+    return {"env": dict(given["env"]), "total_env_steps": steps}
 
 
 def _training_settings(config) -> dict:
     given = config.get("training") or {}
     if not isinstance(given, dict):
         raise SpecError("training", f"expected a mapping, got {given!r}")
+    given = dict(given)
+    pretraining = _pretraining_settings(given.pop("pretraining", None))
     unknown = sorted(set(given) - set(TRAINING_DEFAULTS))
     if unknown:
         import difflib
 
         close = difflib.get_close_matches(unknown[0], TRAINING_DEFAULTS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise SpecError(f"training.{unknown[0]}", f"unknown training setting{hint}. Known: {', '.join(TRAINING_DEFAULTS)}.")
+        raise SpecError(f"training.{unknown[0]}", f"unknown training setting{hint}. Known: "
+                                                  f"{', '.join(list(TRAINING_DEFAULTS) + ['pretraining'])}.")
     settings = {**TRAINING_DEFAULTS, **given}
     for key, value in settings.items():
         minimum = 0 if key in _MAY_BE_ZERO else 1
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise SpecError(f"training.{key}", f"expected an int >= {minimum}, got {value!r}")
+    settings["pretraining"] = pretraining
     return settings
 
 
@@ -88,7 +111,9 @@ def build_agent_run(config) -> AgentRun:
     agent_spec = config.get("agent")
     if not isinstance(agent_spec, dict) or "type" not in agent_spec:
         raise SpecError("agent", "expected an agent spec with a type, e.g. {type: ppo}")
-    AGENTS.lookup(agent_spec["type"], "agent.type")
+    agent_class = AGENTS.lookup(agent_spec["type"], "agent.type")
+    if training["pretraining"] is not None and not getattr(agent_class, "pretrainable", False):
+        raise SpecError("training.pretraining", f"the {agent_spec['type']!r} agent does not support pretraining (ppo does)")
     num_envs = agent_spec.get("num_envs", 4)
     execution_spec = dict(config.get("execution") or {"type": "local"})
     execution_spec.setdefault("type", "local")
@@ -96,10 +121,52 @@ def build_agent_run(config) -> AgentRun:
     try:
         sizes = ObservationSizes.of_env(execution.sample_env)
         agent = AGENTS.from_spec({**agent_spec, "seed": agent_spec.get("seed", seed)}, "agent", sizes=sizes)
-        return AgentRun(agent, execution, env_arguments, training, seed)
+        return AgentRun(agent, execution, env_arguments, training, seed, execution_spec, sizes)
     except BaseException:
         execution.close()  # a Ray execution must not outlive a failed build
         raise
+
+
+def pretrain(run: AgentRun, run_dir: str, resume: bool = False):
+    """Trains the run's agent on `training.pretraining.env` first (curriculum pretraining).
+
+    The pretraining environment is the run's `env:` with the settings of
+    `training.pretraining.env` replacing its own (e.g. a 2-layer bert_base:
+    the same layers in a graph a sixth the size, where episodes are short and
+    a chain of rewrites is completed often enough to be learned); its
+    metrics, TensorBoard logs and checkpoints go under `run_dir/pretraining`.
+    With `resume`, a finished pretraining is restored from its last
+    checkpoint (an unfinished one continues).
+
+    Returns:
+        The pretraining's TrainingSummary, or None without pretraining.
+
+    Raises:
+        SpecError: the pretraining environment's observation sizes differ
+            from the run's (another rule library or location cap), naming
+            training.pretraining.env.
+    """
+    from rlgraph_xflow.agents.agent import ObservationSizes
+    from rlgraph_xflow.core.checkpoint import read_latest_pointer
+    from rlgraph_xflow.execution import EXECUTIONS
+
+    settings = run.training["pretraining"]
+    if settings is None:
+        return None
+    env_spec = {**run.env_spec, **settings["env"]}
+    execution = EXECUTIONS.from_spec(run.execution_spec, "execution", env_spec=env_spec, num_envs=run.execution.num_envs)
+    try:
+        sizes = ObservationSizes.of_env(execution.sample_env)
+        if sizes != run.sizes:
+            raise SpecError("training.pretraining.env", f"its observations have sizes {sizes}, the run's env {run.sizes}; "
+                                                        "one agent cannot act in both")
+        directory = os.path.join(run_dir, "pretraining")
+        os.makedirs(directory, exist_ok=True)
+        trainer = run.agent.make_trainer(execution, directory, {**run.training, "total_env_steps": settings["total_env_steps"]},
+                                         run.seed)
+        return trainer.run(resume=resume and read_latest_pointer(os.path.join(directory, "checkpoints")) is not None)
+    finally:
+        execution.close()
 
 
 def _reward_unit(reward_spec) -> str:
@@ -167,8 +234,14 @@ def run_agent(config, run_dir: str, resume: bool = False) -> dict:
             stream.write(executor.meta_graph.to_dot())
         print(executor.summary(), flush=True)
     training = run.training
-    trainer = run.agent.make_trainer(run.execution, run_dir, training, run.seed)
     try:
+        pretraining = pretrain(run, run_dir, resume)
+        if pretraining is not None and resume:
+            # A run stopped during (or right after) pretraining has no checkpoint of its own yet: it starts now.
+            from rlgraph_xflow.core.checkpoint import read_latest_pointer
+
+            resume = read_latest_pointer(os.path.join(run_dir, "checkpoints")) is not None
+        trainer = run.agent.make_trainer(run.execution, run_dir, training, run.seed)
         summary = trainer.run(resume=resume)
     finally:
         run.execution.close()
@@ -213,13 +286,16 @@ def run_agent(config, run_dir: str, resume: bool = False) -> dict:
         "best_training_cost_ms": training_episode.final_runtime_ms if training_episode is not None else None,
         "env_steps": summary.env_steps,
         "train_seconds": summary.train_seconds,
+        "pretraining_env_steps": pretraining.env_steps if pretraining is not None else 0,
+        "pretraining_seconds": pretraining.train_seconds if pretraining is not None else 0.0,
         "search_seconds": summary.train_seconds,
         "random_agent_final_cost_ms": sum(random_costs) / len(random_costs) if random_costs else None,
         "beats_random_agent": bool(random_costs) and greedy.final_runtime_ms < sum(random_costs) / len(random_costs),
         **summary.extra_result,
     }
     loaded = load_model(run.env_spec["graph"], batch_size=run.env_spec.get("batch_size", 1),
-                        sequence_length=run.env_spec.get("sequence_length"), seed=run.seed)
+                        sequence_length=run.env_spec.get("sequence_length"), seed=run.seed,
+                        graph_options=run.env_spec.get("graph_options"))
     if loaded.graph.hash() != env.initial_graph.hash():
         raise RuntimeError(f"the environment's graph and the reloaded {loaded.name!r} differ; cannot verify against it")
     result = write_verified_graph(loaded, env.library, exported.final_graph, exported.applied_steps, report, run_dir,

@@ -94,3 +94,113 @@ def test_the_cheapest_candidate_is_exported_and_a_replay_mismatch_is_refused(env
                               (None, BestTrainingPrefix(best_runtime * 0.5, [best_step]))):
         with pytest.raises(ReplayMismatch, match="not deterministic"):
             select_exported_graph(env, unchanged, training, sampled)
+
+
+def test_a_resumed_run_exports_what_an_uninterrupted_one_exports(tmp_path):
+    """The sampled evaluation draws from the sampler's random stream, which checkpoints keep: a run resumed after
+    its first update ends with the same candidates and the same exported graph as a run that was never stopped."""
+    overrides = [item for item in BRIEF if not item.startswith("training.total_env_steps")] + [
+        "training.sampled_evaluation_episodes=3"]
+    config_path = os.path.join(ROOT, "configs", "quickstart.yaml")
+    straight = run_agent(load_config(config_path, overrides + ["training.total_env_steps=16"]), str(tmp_path))
+    (tmp_path / "resumed").mkdir()
+    run_agent(load_config(config_path, overrides + ["training.total_env_steps=8"]), str(tmp_path / "resumed"))
+    resumed = run_agent(load_config(config_path, overrides + ["training.total_env_steps=16"]), str(tmp_path / "resumed"),
+                        resume=True)
+    assert resumed["env_steps"] == straight["env_steps"] == 16
+    assert (resumed["steps"], resumed["result_source"]) == (straight["steps"], straight["result_source"])
+    for key in ("final_cost_ms", "greedy_policy_cost_ms", "sampled_policy_cost_ms", "best_training_cost_ms"):
+        assert resumed[key] == pytest.approx(straight[key], rel=1e-9), key
+
+
+# A 1-layer bert_base (sequence length 8) before the quickstart's squeezenet1_1: another graph, the same observation
+# sizes (rule library and location cap).
+PRETRAINING = "training.pretraining={env: {graph: bert_base, graph_options: {layers: 1}, sequence_length: 8}, total_env_steps: 16}"
+
+
+def _brief_config(*extra):
+    return load_config(os.path.join(ROOT, "configs", "quickstart.yaml"), BRIEF + [PRETRAINING, *extra])
+
+
+def test_pretraining_comes_first_and_training_continues_from_its_weights(tmp_path):
+    from rlgraph_xflow.agent_run import build_agent_run, pretrain
+    from rlgraph_xflow.core import checkpoint
+    from rlgraph_xflow.reporting.metrics_log import MetricsLog
+    from rlgraph_xflow.training import METRIC_FIELDS
+
+    (tmp_path / "run").mkdir()
+    result = run_agent(_brief_config(), str(tmp_path / "run"))
+    assert (result["pretraining_env_steps"], result["env_steps"]) == (16, 8) and result["pretraining_seconds"] > 0
+    pretraining_rows = MetricsLog(tmp_path / "run" / "pretraining" / "metrics.csv", METRIC_FIELDS).rows()
+    assert [int(row["env_steps"]) for row in pretraining_rows] == [8, 16]
+    assert len(MetricsLog(tmp_path / "run" / "metrics.csv", METRIC_FIELDS).rows()) == 1
+    # The same two trainings composed by hand end with the same weights; without pretraining they differ.
+    composed = build_agent_run(_brief_config())
+    try:
+        pretrain(composed, str(tmp_path / "composed"))
+        composed.agent.make_trainer(composed.execution, str(tmp_path / "composed"), composed.training, composed.seed).run()
+    finally:
+        composed.execution.close()
+    unpretrained = build_agent_run(load_config(os.path.join(ROOT, "configs", "quickstart.yaml"), BRIEF))
+    try:
+        unpretrained.agent.make_trainer(unpretrained.execution, str(tmp_path / "plain"), unpretrained.training,
+                                        unpretrained.seed).run()
+    finally:
+        unpretrained.execution.close()
+    restored = build_agent_run(_brief_config())
+    restored.execution.close()
+    assert checkpoint.restore_training_checkpoint(str(tmp_path / "run" / "checkpoints"), restored.agent) is not None
+    expected, actual = composed.agent.executor.variable_values(), restored.agent.executor.variable_values()
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        np.testing.assert_allclose(actual[name], expected[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    plain = unpretrained.agent.executor.variable_values()
+    assert any(not np.allclose(plain[name], expected[name]) for name in expected)
+
+
+def test_a_run_stopped_after_pretraining_resumes_into_training(tmp_path):
+    from rlgraph_xflow.agent_run import build_agent_run, pretrain
+
+    (tmp_path / "straight").mkdir()
+    straight = run_agent(_brief_config(), str(tmp_path / "straight"))
+    stopped = build_agent_run(_brief_config())
+    try:
+        pretrain(stopped, str(tmp_path / "resumed"))
+    finally:
+        stopped.execution.close()
+    assert not (tmp_path / "resumed" / "checkpoints").exists()
+    resumed = run_agent(_brief_config(), str(tmp_path / "resumed"), resume=True)
+    assert (resumed["steps"], resumed["result_source"]) == (straight["steps"], straight["result_source"])
+    assert resumed["pretraining_env_steps"] == straight["pretraining_env_steps"] == 16
+    for key in ("final_cost_ms", "greedy_policy_cost_ms", "sampled_policy_cost_ms", "best_training_cost_ms"):
+        assert resumed[key] == pytest.approx(straight[key], rel=1e-9), key
+
+
+@pytest.mark.parametrize("override, key_path, message", [
+    ("training.pretraining=5", "training.pretraining", "expected {env:"),
+    ("training.pretraining={env: {max_steps: 4}}", "training.pretraining", "expected {env:"),
+    ("training.pretraining={env: {}, total_env_steps: 8}", "training.pretraining.env", "non-empty mapping"),
+    ("training.pretraining={env: {type: xflow}, total_env_steps: 8}", "training.pretraining.env.type", "the run's environment type"),
+    ("training.pretraining={env: {max_steps: 4}, total_env_steps: 0}", "training.pretraining.total_env_steps", "int >= 1, got 0"),
+])
+def test_bad_pretraining_specs_name_the_key(override, key_path, message):
+    from rlgraph_xflow.agent_run import build_agent_run
+    from rlgraph_xflow.core.registry import SpecError
+
+    with pytest.raises(SpecError, match=message) as caught:
+        build_agent_run(load_config(os.path.join(ROOT, "configs", "quickstart.yaml"), BRIEF + [override]))
+    assert caught.value.key_path == key_path
+
+
+def test_pretraining_needs_the_runs_observation_sizes_and_a_pretrainable_agent(tmp_path):
+    from rlgraph_xflow.agent_run import build_agent_run
+    from rlgraph_xflow.core.registry import SpecError
+
+    other_cap = "training.pretraining={env: {max_locations: 7}, total_env_steps: 8}"
+    with pytest.raises(SpecError, match="one agent cannot act in both") as caught:
+        run_agent(load_config(os.path.join(ROOT, "configs", "quickstart.yaml"), BRIEF + [other_cap]), str(tmp_path))
+    assert caught.value.key_path == "training.pretraining.env"
+    assert not (tmp_path / "checkpoints").exists()
+    with pytest.raises(SpecError, match="'world_model' agent does not support pretraining") as caught:
+        build_agent_run(load_config(os.path.join(ROOT, "configs", "world_model_quickstart.yaml"), [PRETRAINING]))
+    assert caught.value.key_path == "training.pretraining"

@@ -266,3 +266,15 @@ def test_random_walk_is_seeded_and_uniform_over_valid_rewrites():
         random_walk(graph, library, num_steps=-1, seed=0)
     with pytest.raises(TypeError, match="expected an XflowGraph"):
         random_walk(graph.engine, library, num_steps=1, seed=0)
+
+
+def test_load_model_passes_graph_options_to_the_zoo_and_refuses_them_for_files(tiny):
+    from rlgraph_xflow.optimize.pipeline import OptimizeInputError, load_model
+
+    loaded = load_model("bert_base", sequence_length=8, graph_options={"layers": 1})
+    assert loaded.graph.hash() == load(zoo.build("bert_base", sequence_length=8, layers=1)).hash()
+    assert set(loaded.feeds) == {"input_ids"} and loaded.feeds["input_ids"].shape == (1, 8)
+    with pytest.raises(OptimizeInputError, match="graph options apply to zoo models only"):
+        load_model(str(tiny), graph_options={"layers": 1})
+    with pytest.raises(OptimizeInputError, match="layers must be in 1..12, found 0"):
+        load_model("bert_base", graph_options={"layers": 0})

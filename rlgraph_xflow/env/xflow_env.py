@@ -49,21 +49,39 @@ from rlgraph_xflow.env.rewards import CostMetrics, reward_from_spec
 NO_OP_NAME = "NO-OP"
 
 
-def resolve_graph(graph, batch_size: int = 1, sequence_length: Optional[int] = None, key_path: str = "env.graph"):
+def resolve_graph(graph, batch_size: int = 1, sequence_length: Optional[int] = None, key_path: str = "env.graph",
+                  graph_options: Optional[dict] = None):
     """Turns a zoo name, an .onnx path or an XflowGraph into an XflowGraph.
 
+    Args:
+        graph_options: more zoo.build options of a zoo model (e.g. bert_base's
+            {layers: 2}); refused for an .onnx path; ignored for an
+            XflowGraph, which is built already.
+
     Raises:
-        SpecError: naming key_path, when `graph` is none of those.
+        SpecError: naming key_path, when `graph` is none of those, or naming
+            `<key_path>_options` when the options are not the model's.
     """
     from rlgraph_xflow.graphs import XflowGraph, load, zoo
 
     if isinstance(graph, XflowGraph):
-        return graph
+        return graph  # already built (with whatever options built it)
+    options_path = f"{key_path}_options"
+    if graph_options is not None and not isinstance(graph_options, dict):
+        raise SpecError(options_path, f"expected a mapping of zoo.build options, e.g. {{layers: 2}}, got {graph_options!r}")
+    if graph_options and not (isinstance(graph, (str, os.PathLike)) and os.fspath(graph) in zoo.names()):
+        raise SpecError(options_path, f"options apply to zoo models only, not {graph!r}")
     if isinstance(graph, (str, os.PathLike)):
         name = os.fspath(graph)
         if name in zoo.names():
-            options = {"sequence_length": sequence_length} if sequence_length is not None and name == "bert_base" else {}
-            return load(zoo.build(name, batch_size=batch_size, **options))
+            options = dict(graph_options or {})
+            if sequence_length is not None and name == "bert_base":
+                options["sequence_length"] = sequence_length
+            try:
+                model = zoo.build(name, batch_size=batch_size, **options)
+            except (TypeError, ValueError) as error:
+                raise SpecError(options_path, str(error)) from None
+            return load(model)
         if name.endswith(".onnx") or os.path.exists(name):
             return load(name, batch_size=batch_size)
         import difflib
@@ -89,6 +107,8 @@ class XflowEnv(gymnasium.Env):
         device: analytic cost profile ("h100", "v100", "rtx2070", "cpu").
         batch_size: batch size of zoo graphs and of symbolic batch dims.
         sequence_length: bert_base's sequence length.
+        graph_options: more zoo.build options of a zoo graph, e.g. {layers: 2}
+            for a 2-layer bert_base.
         time_steps: put the step's wall seconds into info.
         novelty_bonus: b of the count-based exploration bonus (0: none).
     """
@@ -98,7 +118,7 @@ class XflowEnv(gymnasium.Env):
     def __init__(self, graph: Any = "squeezenet1_1", rules: Any = None, reward: Any = "incremental", max_locations: int = 200,
                  max_steps: int = 100, invalid_reward: float = -100.0, device: str = "h100", batch_size: int = 1,
                  sequence_length: Optional[int] = None, time_steps: bool = True, novelty_bonus: float = 0.0,
-                 key_path: str = "env"):
+                 graph_options: Optional[dict] = None, key_path: str = "env"):
         from rlgraph_xflow.graphs import substitutions
         from rlgraph_xflow.ops import _engine
 
@@ -111,7 +131,7 @@ class XflowEnv(gymnasium.Env):
             raise SpecError(f"{key_path}.novelty_bonus", f"expected a finite number >= 0, got {novelty_bonus!r}")
         if device not in _engine.device_profiles():
             raise SpecError(f"{key_path}.device", f"unknown device profile {device!r}; known: {', '.join(sorted(_engine.device_profiles()))}")
-        self.initial_graph = resolve_graph(graph, batch_size, sequence_length, f"{key_path}.graph")
+        self.initial_graph = resolve_graph(graph, batch_size, sequence_length, f"{key_path}.graph", graph_options)
         self.library = rules if isinstance(rules, substitutions.RuleLibrary) else substitutions.load_rules(rules)
         self.reward_function = reward_from_spec(reward, f"{key_path}.reward")
         self.max_locations, self.max_steps = max_locations, max_steps

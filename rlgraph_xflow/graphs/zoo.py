@@ -59,8 +59,9 @@ def build(name: str, batch_size: int = 1, seed: int = 0, **options) -> onnx.Mode
         batch_size: the static batch dimension of every input.
         seed: seed of the numpy Generator; the same seed gives identical bytes.
         **options: model-specific options: `image_size` and `num_classes` for
-            the vision models; `sequence_length` (default 64) and
-            `attention_mask` (default False) for bert_base.
+            the vision models; `sequence_length` (default 64),
+            `attention_mask` (default False) and `layers` (default 12) for
+            bert_base.
 
     Returns:
         The model (opset 17, float32 weights).

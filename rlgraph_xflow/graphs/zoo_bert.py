@@ -81,7 +81,8 @@ def _encoder_layer(builder: GraphBuilder, hidden: str, additive_mask: str | None
     return builder.layer_norm(output, f"{name}.output.LayerNorm")
 
 
-def bert_base(batch_size: int = 1, seed: int = 0, sequence_length: int = 64, attention_mask: bool = False) -> onnx.ModelProto:
+def bert_base(batch_size: int = 1, seed: int = 0, sequence_length: int = 64, attention_mask: bool = False,
+              layers: int = _LAYERS) -> onnx.ModelProto:
     """BERT-base encoder: input_ids [B, S] int64 -> "last_hidden_state" [B, S, 768] float32.
 
     Args:
@@ -90,19 +91,24 @@ def bert_base(batch_size: int = 1, seed: int = 0, sequence_length: int = 64, att
         sequence_length: tokens per sequence, 1..512.
         attention_mask: add a float32 "attention_mask" [B, S] input (1 keeps a
             token, 0 masks it out of every attention).
+        layers: encoder layers, 1..12. BERT-base has 12; fewer give the same
+            layers in a smaller graph (what curriculum pretraining trains on;
+            README, "Training an agent").
 
     Returns:
         The model at opset 17.
 
     Raises:
-        ValueError: sequence_length outside 1..512.
+        ValueError: sequence_length outside 1..512, or layers outside 1..12.
     """
     if not 1 <= sequence_length <= _MAX_POSITIONS:
         raise ValueError(f"bert_base: sequence_length must be in 1..{_MAX_POSITIONS}, found {sequence_length}")
+    if not 1 <= layers <= _LAYERS:
+        raise ValueError(f"bert_base: layers must be in 1..{_LAYERS}, found {layers}")
     builder = GraphBuilder(
         "bert_base",
         seed,
-        doc_string=f"bert_base encoder (12 layers, hidden 768), random weights from seed {seed}, "
+        doc_string=f"bert_base encoder ({layers} layers, hidden 768), random weights from seed {seed}, "
         f"sequence length {sequence_length}",
     )
     input_ids = builder.input("input_ids", [batch_size, sequence_length], TensorProto.INT64)
@@ -143,7 +149,7 @@ def bert_base(batch_size: int = 1, seed: int = 0, sequence_length: int = 64, att
         "embeddings.token_type_Add",
     )
     hidden = builder.layer_norm(embedded, "embeddings.LayerNorm")
-    for layer in range(_LAYERS):
+    for layer in range(layers):
         hidden = _encoder_layer(builder, hidden, additive_mask, constants, f"encoder.layer.{layer}")
     builder.output(builder.unary("Identity", hidden, "last_hidden_state"))
     return builder.to_model()

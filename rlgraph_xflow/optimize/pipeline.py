@@ -108,6 +108,7 @@ def load_model(
     sequence_length: int | None = None,
     symbolic_dims: Mapping[str, int] | None = None,
     seed: int = 0,
+    graph_options: Mapping[str, object] | None = None,
 ) -> LoadedModel:
     """Resolves a zoo name or an .onnx path, loads it into the engine and draws verification inputs.
 
@@ -117,6 +118,8 @@ def load_model(
         sequence_length: bert_base's sequence length (zoo default 64).
         symbolic_dims: sizes of an .onnx file's named symbolic dimensions.
         seed: seed of the random inputs.
+        graph_options: more zoo.build options of a zoo model (an agent run's
+            env.graph_options, e.g. {"layers": 2} for bert_base).
 
     Returns:
         LoadedModel.
@@ -134,11 +137,15 @@ def load_model(
         raise OptimizeInputError(f"batch size must be an int >= 1, found {batch_size!r}")
     if sequence_length is not None and model != "bert_base":
         raise OptimizeInputError(f"--sequence-length applies to the zoo model bert_base only, not {model!r}")
+    if graph_options and model not in zoo.names():
+        raise OptimizeInputError(f"graph options apply to zoo models only, not {model!r}")
     try:
         if model in zoo.names():
             if symbolic_dims:
                 raise OptimizeInputError(f"--dim binds symbolic dimensions of .onnx files; zoo model {model!r} has none")
-            options = {"sequence_length": sequence_length} if sequence_length is not None else {}
+            options = dict(graph_options or {})
+            if sequence_length is not None:
+                options["sequence_length"] = sequence_length
             original: onnx.ModelProto | str = zoo.build(model, batch_size=batch_size, **options)
             graph = load(original)
             name = model

@@ -7,7 +7,7 @@ from rlgraph_xflow.core.registry import SpecError
 from rlgraph_xflow.env import ENVIRONMENTS
 from rlgraph_xflow.env.observation import GRAPH_TUPLE, LOCATION_MASKS, XFER_MASK, XFER_TUPLES
 from rlgraph_xflow.env.xflow_env import NO_OP_NAME, XflowEnv
-from rlgraph_xflow.graphs import export, substitutions, verify, zoo
+from rlgraph_xflow.graphs import export, load, substitutions, verify, zoo
 
 
 @pytest.fixture(scope="module")
@@ -185,11 +185,24 @@ def test_step_before_reset_is_an_error(rules):
     ({"novelty_bonus": True}, "env.novelty_bonus"),
     ({"novelty_bonus": float("nan")}, "env.novelty_bonus"),
     ({"novelty_bonus": float("inf")}, "env.novelty_bonus"),
+    ({"graph_options": [2]}, "env.graph_options"),
+    ({"graph_options": {"layers": 2}}, "env.graph_options"),   # squeezenet1_1 has no layers option
+    ({"graph": "bert_base", "graph_options": {"layers": 13}}, "env.graph_options"),
+    ({"graph": "model.onnx", "graph_options": {"layers": 2}}, "env.graph_options"),
 ])
 def test_bad_arguments_name_the_key(rules, arguments, key):
     with pytest.raises(SpecError) as caught:
         XflowEnv(rules=rules, **{"graph": "squeezenet1_1", **arguments})
     assert caught.value.key_path == key
+
+
+def test_graph_options_build_the_zoo_model_with_them(rules):
+    """env.graph_options reach zoo.build: a 1-layer bert_base is the 2-layer one less one encoder layer."""
+    one, two = (XflowEnv(graph="bert_base", rules=rules, sequence_length=8, graph_options={"layers": layers})
+                for layers in (1, 2))
+    assert one.initial_graph.hash() == load(zoo.build("bert_base", sequence_length=8, layers=1)).hash()
+    assert two.initial_graph.hash() == load(zoo.build("bert_base", sequence_length=8, layers=2)).hash()
+    assert one.initial_graph.hash() != two.initial_graph.hash()
 
 
 def test_weighted_reward_from_spec(rules):

@@ -162,6 +162,27 @@ def test_bert_inputs_follow_the_options(built):
     assert [d.dim_value for d in inputs["input_ids"].type.tensor_type.shape.dim] == [BERT_BATCH, BERT_SEQUENCE]
 
 
+def test_fewer_bert_layers_are_the_first_layers_of_bert_base():
+    """layers=2 keeps the embeddings and the first two encoder layers, op for op and weight for weight, and ends
+    where the 12-layer model's third layer would begin; it runs in onnxruntime."""
+    full = zoo.build("bert_base", sequence_length=8)
+    small = zoo.build("bert_base", sequence_length=8, layers=2)
+
+    def layer_of(name):
+        return int(name.split(".")[2]) if name.startswith("encoder.layer.") else None
+
+    kept = [node for node in full.graph.node if layer_of(node.name) is None or layer_of(node.name) < 2]
+    assert [node.SerializeToString() for node in small.graph.node[:-1]] == [node.SerializeToString() for node in kept[:-1]]
+    assert small.graph.node[-1].op_type == "Identity" and small.graph.node[-1].input[0].startswith("encoder.layer.1.")
+    per_layer = sum(1 for node in full.graph.node if layer_of(node.name) == 0)
+    assert len(full.graph.node) - len(small.graph.node) == 10 * per_layer
+    full_weights = {tensor.name: onnx.numpy_helper.to_array(tensor) for tensor in full.graph.initializer}
+    for tensor in small.graph.initializer:
+        assert np.array_equal(onnx.numpy_helper.to_array(tensor), full_weights[tensor.name]), tensor.name
+    (output,) = create_cpu_session(small).run(None, {"input_ids": np.arange(8, dtype=np.int64)[None]})
+    assert output.shape == (1, 8, 768) and np.isfinite(output).all()
+
+
 def test_batch_size_and_image_size_options_are_honoured():
     model = zoo.build("squeezenet1_1", batch_size=3, image_size=96)
     session = create_cpu_session(model)
@@ -197,6 +218,9 @@ def test_unknown_name_lists_valid_names_and_suggests_one():
         (dict(name="resnet18", batch_size=1.5), TypeError, r"batch_size must be an int, found float"),
         (dict(name="bert_base", sequence_length="64"), TypeError, r"option 'sequence_length' must be int"),
         (dict(name="bert_base", sequence_length=513), ValueError, r"sequence_length must be in 1..512, found 513"),
+        (dict(name="bert_base", layers=0), ValueError, r"layers must be in 1..12, found 0"),
+        (dict(name="bert_base", layers=13), ValueError, r"layers must be in 1..12, found 13"),
+        (dict(name="bert_base", layers=2.0), TypeError, r"option 'layers' must be int"),
         (dict(name="inception_v3", image_size=32), ValueError, r"inception_v3.*Mixed_6a.*too small"),
     ],
 )
