@@ -4,16 +4,17 @@ Usage: python benchmarks/agents.py [--graphs squeezenet1_1 resnet18 ...] [--env-
                                   [--seeds 0 1 2 ...]
 
 For each graph: trains PPO (configs/ppo_<graph>.yaml, with --env-steps as the
-budget) and takes the run's exported graph (the cheapest of its greedy
+budget on the graph itself; a config's pretraining runs as configured
+first) and takes the run's exported graph (the cheapest of its greedy
 policy's graph, its sampled episodes' best graph and the best graph met
 during training, as `run` exports), then runs greedy search and
 backtracking on the same graph and cost model (analytic h100). Backtracking
-gets PPO's training plus sampled-evaluation wall-clock as its time limit
+gets PPO's pretraining, training and sampled-evaluation wall-clock as its time limit
 (equal wall-clock), capped at --budget popped graphs: every popped
 graph stays in memory while candidates derived from it wait in the queue
 (about 1 MB a graph on inception_v3; 17 GB after about a minute), so the cap
 is what keeps a long search within the machine's memory. Wall seconds are reported for each
-(PPO's: training plus sampled evaluation).
+(PPO's: pretraining, training and sampled evaluation).
 Last line: `agents <graph>=ppo:<ms>/<s>,greedy:<ms>/<s>,backtracking:<ms>/<s> ...`
 With --seeds, PPO is trained once per seed (the config's `seed`), each cell
 is named `<graph>@seed<N>`, and each graph ends with
@@ -76,7 +77,7 @@ def run_graph(graph: str, config, rules, budget: int) -> tuple[str, float, float
         ppo = run_agent(config, run_dir)
     loaded = load_model(graph, sequence_length=config.get("env.sequence_length"))
     greedy = substitutions.greedy(loaded.graph, rules, device="h100")
-    ppo_seconds = ppo["train_seconds"] + ppo["sampled_evaluation_seconds"]
+    ppo_seconds = ppo["pretraining_seconds"] + ppo["train_seconds"] + ppo["sampled_evaluation_seconds"]
     backtracking = substitutions.backtracking(loaded.graph, rules, budget=budget, device="h100",
                                               time_limit_seconds=ppo_seconds)
     print(f"{graph} (seed {config.get('seed', 0)}): initial {ppo['initial_cost_ms']:.4f} ms; PPO {ppo['final_cost_ms']:.4f} ms "

@@ -31,6 +31,12 @@ def _is_agent_config(path):
     return "agent" in load_config(path)
 
 
+def _pretrains(path):
+    from rlgraph_xflow.config import load_config
+
+    return load_config(path).get("training.pretraining") is not None
+
+
 def test_there_are_configs():
     names = {os.path.basename(path) for path in CONFIGS}
     assert {"quickstart.yaml", "ppo_bert.yaml", "ppo_resnet18.yaml", "ppo_resnet50.yaml", "ppo_inception.yaml",
@@ -49,10 +55,13 @@ def test_dry_run_builds(path, tmp_path):
 @pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
 def test_config_runs_briefly(path, tmp_path):
     overrides = BRIEF if _is_agent_config(path) else []
+    if _is_agent_config(path) and _pretrains(path):
+        overrides = overrides + ["training.pretraining.total_env_steps=8"]
     result = run_cli(path, *overrides, "--out", tmp_path / "run")
     assert result.returncode == 0, result.stderr
     if _is_agent_config(path):
         report = json.loads((tmp_path / "run" / "result.json").read_text())
         assert report["verified"] is True and report["env_steps"] == 8
+        assert report["pretraining_env_steps"] == (8 if _pretrains(path) else 0)
         assert (tmp_path / "run" / "optimized.onnx").is_file() and (tmp_path / "run" / "report.md").is_file()
         assert "Component tree:" in result.stdout and "Root APIs:" in result.stdout
