@@ -282,8 +282,13 @@ class IntBox(BoxSpace):
     def _value_mismatch(self, array):
         if array.size == 0:
             return None
-        # min/max make no temporary boolean arrays: inputs can be millions of indices.
-        if array.min() < self.low or (self.high is not None and array.max() >= self.high):
+        # min/max make no temporary boolean arrays: inputs can be millions of
+        # indices. A bound the array's dtype cannot pass needs no pass over it
+        # (xfer_tuples' high is int32's maximum: one 29 MB pass less a PPO update).
+        limits = np.iinfo(array.dtype)
+        if self.low > limits.min and array.min() < self.low:
+            return f"values outside [{self.low}, {self.high})"
+        if self.high is not None and self.high <= limits.max and array.max() >= self.high:
             return f"values outside [{self.low}, {self.high})"
         return None
 

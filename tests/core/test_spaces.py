@@ -789,3 +789,20 @@ def test_space_base_class_is_abstract():
         Space().sample()
     with pytest.raises(NotImplementedError):
         Space().mismatch(1)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int32", "int64"])
+@pytest.mark.parametrize("low, high", [(0, 5), (-3, 4), (-1, 2147483647), (-128, 128), (0, None), (-1, None)])
+def test_int_box_value_check_matches_brute_force(dtype, low, high):
+    """IntBox skips a bound the value's dtype cannot pass; the verdict stays that of checking every element."""
+    rng = np.random.default_rng(7)
+    space = IntBox(high, shape=(3,), low=low, dtype="int64", batch_rank=True)
+    limits = np.iinfo(dtype)
+    for _ in range(50):
+        values = rng.integers(max(limits.min, -200), min(limits.max, 300) + 1, size=(4, 3)).astype(dtype)
+        inside = bool(np.all(values >= low) and (high is None or np.all(values < high)))
+        assert (space.mismatch(values) is None) == inside, (values, low, high)
+    for edge in (limits.min, limits.max):
+        values = np.full((1, 3), edge, dtype)
+        inside = edge >= low and (high is None or edge < high)
+        assert (space.mismatch(values) is None) == inside, (edge, low, high)
