@@ -106,8 +106,11 @@ def build_agent_run(config) -> AgentRun:
     env_spec = config.get("env")
     if not isinstance(env_spec, dict) or "type" not in env_spec:
         raise SpecError("env", "an agent run needs an `env:` spec with a type, e.g. {type: xflow, graph: squeezenet1_1}")
-    ENVIRONMENTS.lookup(env_spec["type"], "env.type")
     env_arguments = {key: value for key, value in env_spec.items() if key != "type"}
+    # The execution builds the environments; a misspelt setting is named here, before anything is built.
+    ENVIRONMENTS.check_arguments(env_spec["type"], env_arguments, "env")
+    if training["pretraining"] is not None:
+        ENVIRONMENTS.check_arguments(env_spec["type"], training["pretraining"]["env"], "training.pretraining.env")
     agent_spec = config.get("agent")
     if not isinstance(agent_spec, dict) or "type" not in agent_spec:
         raise SpecError("agent", "expected an agent spec with a type, e.g. {type: ppo}")

@@ -105,6 +105,16 @@ class Registry:
             arguments.setdefault("key_path", key_path)
         return cls(**arguments)
 
+    def check_arguments(self, type_name: str, arguments: Mapping[str, Any], key_path: str = "") -> None:
+        """Checks constructor arguments of a registered type without building it (for specs another object builds).
+
+        Raises:
+            SpecError: unknown type, unknown argument (naming key_path.argument,
+                with a close match) or a missing required one.
+        """
+        self._check_arguments(self.lookup(type_name, f"{key_path}.type" if key_path else "type"), type_name, arguments,
+                              key_path)
+
     def _check_arguments(self, cls: type, type_name: str, arguments: Mapping[str, Any], key_path: str) -> None:
         if cls.__init__ is object.__init__:
             parameters = {}
