@@ -130,6 +130,13 @@ def build_agent_run(config) -> AgentRun:
         raise
 
 
+def _has_checkpoint(directory: str) -> bool:
+    """Whether a trainer wrote a checkpoint under `directory` (its checkpoints/latest.json)."""
+    from rlgraph_xflow.core.checkpoint import read_latest_pointer
+
+    return read_latest_pointer(os.path.join(directory, "checkpoints")) is not None
+
+
 def pretrain(run: AgentRun, run_dir: str, resume: bool = False):
     """Trains the run's agent on `training.pretraining.env` first (curriculum pretraining).
 
@@ -150,7 +157,6 @@ def pretrain(run: AgentRun, run_dir: str, resume: bool = False):
             training.pretraining.env.
     """
     from rlgraph_xflow.agents.agent import ObservationSizes
-    from rlgraph_xflow.core.checkpoint import read_latest_pointer
     from rlgraph_xflow.execution import EXECUTIONS
 
     settings = run.training["pretraining"]
@@ -167,7 +173,7 @@ def pretrain(run: AgentRun, run_dir: str, resume: bool = False):
         os.makedirs(directory, exist_ok=True)
         trainer = run.agent.make_trainer(execution, directory, {**run.training, "total_env_steps": settings["total_env_steps"]},
                                          run.seed)
-        return trainer.run(resume=resume and read_latest_pointer(os.path.join(directory, "checkpoints")) is not None)
+        return trainer.run(resume=resume and _has_checkpoint(directory))
     finally:
         execution.close()
 
@@ -241,9 +247,7 @@ def run_agent(config, run_dir: str, resume: bool = False) -> dict:
         pretraining = pretrain(run, run_dir, resume)
         if pretraining is not None and resume:
             # A run stopped during (or right after) pretraining has no checkpoint of its own yet: it starts now.
-            from rlgraph_xflow.core.checkpoint import read_latest_pointer
-
-            resume = read_latest_pointer(os.path.join(run_dir, "checkpoints")) is not None
+            resume = _has_checkpoint(run_dir)
         trainer = run.agent.make_trainer(run.execution, run_dir, training, run.seed)
         summary = trainer.run(resume=resume)
     finally:

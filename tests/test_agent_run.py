@@ -33,7 +33,7 @@ def env():
     return XflowEnv(graph="squeezenet1_1", max_steps=3)
 
 
-def test_the_result_describes_the_cheaper_graph_and_it_verifies(quickstart, env):
+def test_the_result_describes_the_cheapest_graph_and_it_verifies(quickstart, env):
     run_dir, result = quickstart
     assert json.loads((run_dir / "result.json").read_text()) == result
     assert result["best_training_cost_ms"] is not None   # a training episode of this seeded run applied rewrites
