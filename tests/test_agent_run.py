@@ -123,8 +123,9 @@ def _brief_config(*extra):
 
 
 def test_pretraining_comes_first_and_training_continues_from_its_weights(tmp_path):
-    from rlgraph_xflow.agent_run import build_agent_run, pretrain
+    from rlgraph_xflow.agent_run import build_agent_run
     from rlgraph_xflow.core import checkpoint
+    from rlgraph_xflow.execution.local import LocalExecution
     from rlgraph_xflow.reporting.metrics_log import MetricsLog
     from rlgraph_xflow.training import METRIC_FIELDS
 
@@ -134,12 +135,18 @@ def test_pretraining_comes_first_and_training_continues_from_its_weights(tmp_pat
     pretraining_rows = MetricsLog(tmp_path / "run" / "pretraining" / "metrics.csv", METRIC_FIELDS).rows()
     assert [int(row["env_steps"]) for row in pretraining_rows] == [8, 16]
     assert len(MetricsLog(tmp_path / "run" / "metrics.csv", METRIC_FIELDS).rows()) == 1
-    # The same two trainings composed by hand end with the same weights; without pretraining they differ.
+    # The same two trainings composed by hand (not through pretrain) end with the same weights; without
+    # pretraining they differ.
+    # By hand: the same agent trained 16 steps in an execution of the 1-layer bert_base, then 8 on squeezenet1_1.
     composed = build_agent_run(_brief_config())
+    bert_env = {**composed.env_spec, "graph": "bert_base", "graph_options": {"layers": 1}, "sequence_length": 8}
+    bert_execution = LocalExecution(bert_env, composed.execution.num_envs)
     try:
-        pretrain(composed, str(tmp_path / "composed"))
+        composed.agent.make_trainer(bert_execution, str(tmp_path / "composed" / "first"),
+                                    {**composed.training, "total_env_steps": 16}, composed.seed).run()
         composed.agent.make_trainer(composed.execution, str(tmp_path / "composed"), composed.training, composed.seed).run()
     finally:
+        bert_execution.close()
         composed.execution.close()
     unpretrained = build_agent_run(load_config(os.path.join(ROOT, "configs", "quickstart.yaml"), BRIEF))
     try:
