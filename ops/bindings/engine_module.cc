@@ -128,7 +128,7 @@ py::dict OpToDict(const Graph& graph, int32_t index) {
   return result;
 }
 
-py::dict CostToDict(const Graph& graph, const xflow::GraphCost& cost) {
+py::dict CostBreakdownToDict(const Graph& graph, const xflow::GraphCost& cost) {
   py::dict result;
   result["runtime_ms"] = cost.runtime_ms;
   result["flops"] = cost.flops;
@@ -160,7 +160,7 @@ py::dict Cost(const Graph& graph, const std::optional<std::string>& device,
   }
   const xflow::DeviceProfile* profile = device ? &xflow::GetDeviceProfile(*device) : nullptr;
   const xflow::GraphCost cost = xflow::ComputeCost(graph, cost_table ? &table : nullptr, profile);
-  return CostToDict(graph, cost);
+  return CostBreakdownToDict(graph, cost);
 }
 
 py::list Descriptors(const Graph& graph) {
@@ -186,6 +186,8 @@ py::dict DeviceProfiles() {
 }
 
 }  // namespace
+
+py::dict CostToDict(const Graph& graph, const xflow::GraphCost& cost) { return CostBreakdownToDict(graph, cost); }
 
 py::dict MeasurementDescriptorToDict(const xflow::MeasurementDescriptor& descriptor) {
   py::dict entry;
@@ -309,4 +311,6 @@ PYBIND11_MODULE(_engine, m) {
            "key raises CostError); both: the table with analytic fallback.")
       .def("measurement_descriptors", &Descriptors,
            "One descriptor per distinct cost key of the ops that launch a kernel.");
+  // Adds methods to Graph, so it runs after Graph is bound.
+  RegisterKernelCostBindings(m);
 }

@@ -5,7 +5,8 @@
 // Cost sources: with neither cost_table nor measure, the analytic roofline
 // of `device`; otherwise the table ({cost_key: ms}), then measure(descriptor)
 // -> ms for keys the table lacks, then -- only when fallback_to_analytic --
-// the roofline; a key nothing can price raises CostError.
+// the roofline; a key nothing can price raises CostError. With kernel_pricer
+// (a KernelPricer), graphs are priced by the runtime's kernels instead.
 #include <pybind11/functional.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -43,6 +44,15 @@ CostSources MakeSources(const std::string& device, const std::optional<std::map<
   return sources;
 }
 
+// A kernel pricer, when given, replaces every other cost source.
+xflow::SearchCost MakeSearchCost(const CostSources& sources, const std::optional<KernelPricer>& kernel_pricer) {
+  if (kernel_pricer) {
+    if (sources.has_table || sources.measure) throw xflow::CostError("give either kernel_pricer or cost_table/measure, not both");
+    return xflow::SearchCost(*kernel_pricer);
+  }
+  return xflow::SearchCost(sources.has_table ? &sources.table : nullptr, sources.measure, sources.profile);
+}
+
 py::tuple ToTuple(xflow::SearchResult result) {
   return py::make_tuple(std::move(result.best), result.applied, result.initial_cost_ms, result.final_cost_ms, result.seconds,
                         result.explored, result.steps);
@@ -55,28 +65,29 @@ void RegisterSearchBindings(py::module_& module) {
       "greedy",
       [](const xflow::Graph& graph, const xflow::RuleLibrary& library, const std::string& device,
          const std::optional<std::map<std::string, double>>& cost_table, const py::object& measure, bool fallback_to_analytic,
-         int32_t max_locations, int32_t max_steps) {
+         int32_t max_locations, int32_t max_steps, const std::optional<KernelPricer>& kernel_pricer) {
         CostSources sources = MakeSources(device, cost_table, measure, fallback_to_analytic);
-        xflow::SearchCost cost(sources.has_table ? &sources.table : nullptr, sources.measure, sources.profile);
+        xflow::SearchCost cost = MakeSearchCost(sources, kernel_pricer);
         return ToTuple(xflow::GreedySearch(graph, library, cost, max_locations, max_steps));
       },
       py::arg("graph"), py::arg("library"), py::arg("device") = "h100", py::arg("cost_table") = py::none(),
       py::arg("measure") = py::none(), py::arg("fallback_to_analytic") = false,
-      py::arg("max_locations") = xflow::kDefaultMaxLocations, py::arg("max_steps") = 100000,
+      py::arg("max_locations") = xflow::kDefaultMaxLocations, py::arg("max_steps") = 100000, py::arg("kernel_pricer") = py::none(),
       "Greedy descent: apply the location that lowers the runtime most until none does. Returns (best graph, "
       "applied rule ids, initial ms, final ms, seconds, explored graphs, (xfer, location) steps).");
   module.def(
       "backtracking",
       [](const xflow::Graph& graph, const xflow::RuleLibrary& library, double alpha, int32_t budget, const std::string& device,
          const std::optional<std::map<std::string, double>>& cost_table, const py::object& measure, bool fallback_to_analytic,
-         int32_t max_locations, double time_limit_seconds) {
+         int32_t max_locations, double time_limit_seconds, const std::optional<KernelPricer>& kernel_pricer) {
         CostSources sources = MakeSources(device, cost_table, measure, fallback_to_analytic);
-        xflow::SearchCost cost(sources.has_table ? &sources.table : nullptr, sources.measure, sources.profile);
+        xflow::SearchCost cost = MakeSearchCost(sources, kernel_pricer);
         return ToTuple(xflow::BacktrackingSearch(graph, library, cost, alpha, budget, max_locations, time_limit_seconds));
       },
       py::arg("graph"), py::arg("library"), py::arg("alpha") = 1.05, py::arg("budget") = 1000, py::arg("device") = "h100",
       py::arg("cost_table") = py::none(), py::arg("measure") = py::none(), py::arg("fallback_to_analytic") = false,
       py::arg("max_locations") = xflow::kDefaultMaxLocations, py::arg("time_limit_seconds") = 0.0,
+      py::arg("kernel_pricer") = py::none(),
       "TASO's cost-based backtracking search (stops at budget popped graphs or, when time_limit_seconds > 0, "
       "after that much wall time). Returns (best graph, applied rule ids, initial ms, final ms, seconds, "
       "explored graphs, (xfer, location) steps).");

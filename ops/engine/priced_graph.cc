@@ -41,7 +41,7 @@ RewriteEstimate PricedGraph::Estimate(const Rewrite& rewrite, const SearchCost& 
   const int32_t count = graph_.NumOps();
   uint64_t multiset = multiset_;
   double runtime = runtime_ms_;
-  bool runtime_exact = true;
+  bool runtime_exact = cost.additive();
   // Clears the scratch flags on every exit, a thrown ApplyError included.
   struct ScratchReset {
     PricedGraph& owner;

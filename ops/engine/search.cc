@@ -19,19 +19,32 @@ SearchCost::SearchCost(const CostTable* table, Measure measure, const DeviceProf
   }
 }
 
+SearchCost::SearchCost(std::shared_ptr<CachedKernelCost> kernels)
+    : table_(nullptr), analytic_(nullptr), kernels_(std::move(kernels)) {
+  if (!kernels_) throw CostError("kernel pricing for search needs a kernel pricer");
+}
+
 double SearchCost::RuntimeMs(const Graph& graph) {
+  if (kernels_) return kernels_->RuntimeMs(graph);
   double total = 0;
   for (double runtime : OpRuntimesMs(graph, graph.ConstantOps())) total += runtime;
   return total;
 }
 
 const double* SearchCost::Cached(uint64_t cost_hash) const {
+  if (kernels_) return nullptr;
   auto found = runtime_by_cost_hash_.find(cost_hash);
   return found == runtime_by_cost_hash_.end() ? nullptr : &found->second;
 }
 
 std::vector<double> SearchCost::OpRuntimesMs(const Graph& graph, const std::vector<bool>& constant) {
   std::vector<double> runtimes(static_cast<size_t>(graph.NumOps()), 0.0);
+  if (kernels_) {
+    const GraphCost priced = kernels_->Price(graph);
+    for (const OpCost& record : priced.ops) runtimes[static_cast<size_t>(record.op_index)] = record.runtime_ms;
+    if (!runtimes.empty()) runtimes[0] += kernels_->model().per_call_ms;
+    return runtimes;
+  }
   for (int32_t index = 0; index < graph.NumOps(); ++index) {
     const Op& op = graph.op(index);
     if (op.IsLeaf() || constant[static_cast<size_t>(index)]) continue;

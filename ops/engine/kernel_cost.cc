@@ -1,0 +1,73 @@
+// Kernel-level graph pricing (see kernel_cost.h).
+#include "engine/kernel_cost.h"
+
+#include <cmath>
+
+#include "engine/errors.h"
+
+namespace xflow {
+
+CachedKernelCost::CachedKernelCost(std::shared_ptr<const KernelCostModel> model, KernelMeasure measure)
+    : model_(std::move(model)), measure_(std::move(measure)) {
+  if (!model_) throw CostError("kernel pricing needs a kernel cost model");
+  if (!(model_->per_kernel_ms >= 0) || !(model_->per_call_ms >= 0)) {
+    throw CostError("kernel cost model for '" + model_->device + "': per-kernel and per-call costs must be >= 0 ms");
+  }
+}
+
+double CachedKernelCost::KernelRuntimeMs(const Graph& graph, const RuntimeKernel& kernel, const std::vector<bool>& constant) {
+  const uint64_t hash = KernelHash(graph, kernel, constant);
+  auto cached = by_kernel_hash_.find(hash);
+  if (cached != by_kernel_hash_.end()) return cached->second;
+  const std::string key = KernelKey(graph, kernel, constant);
+  double runtime = 0;
+  if (const double* stored = model_->table.Find(key)) {
+    runtime = *stored;
+  } else if (measure_) {
+    runtime = measure_(KernelDescriptorOf(graph, kernel, constant));
+    if (!(runtime >= 0) || !std::isfinite(runtime)) {
+      throw CostError("the kernel measure callback returned " + std::to_string(runtime) + " ms for '" + key +
+                      "'; expected a finite number >= 0");
+    }
+    ++measured_count_;
+  } else {
+    throw CostError(graph.op(kernel.ops.back()).Describe() + ": kernel '" + key + "' is missing from the cost table of device '" +
+                    model_->device + "' (" + std::to_string(model_->table.size()) +
+                    " kernels); measure it on that device first (python -m rlgraph_xflow.graphs stats MODEL --cost-model measured)");
+  }
+  by_kernel_hash_.emplace(hash, runtime);
+  return runtime;
+}
+
+GraphCost CachedKernelCost::Price(const Graph& graph) {
+  const std::vector<bool> constant = graph.ConstantOps();
+  const RuntimeKernels kernels = FindRuntimeKernels(graph, constant);
+  std::vector<double> kernel_runtime(kernels.kernels.size());
+  for (size_t k = 0; k < kernels.kernels.size(); ++k) {
+    kernel_runtime[k] = KernelRuntimeMs(graph, kernels.kernels[k], constant) + model_->per_kernel_ms;
+  }
+  GraphCost cost;
+  cost.runtime_ms = model_->per_call_ms;
+  cost.ops.reserve(static_cast<size_t>(graph.NumOps()));
+  for (int32_t index = 0; index < graph.NumOps(); ++index) {
+    const Op& op = graph.op(index);
+    if (op.type == kInputOp || op.type == kWeightOp) continue;
+    OpCost record;
+    record.op_index = index;
+    record.metrics = ComputeOpMetrics(graph, index, constant);
+    record.metrics.kernel_launches = 0;
+    const int32_t kernel = kernels.kernel_of_op[static_cast<size_t>(index)];
+    if (kernel >= 0 && kernels.kernels[static_cast<size_t>(kernel)].ops.back() == index) {
+      record.runtime_ms = kernel_runtime[static_cast<size_t>(kernel)];
+      record.metrics.kernel_launches = 1;
+    }
+    cost.runtime_ms += record.runtime_ms;
+    cost.flops += record.metrics.flops;
+    cost.mem_access_bytes += record.metrics.bytes;
+    cost.kernel_launches += record.metrics.kernel_launches;
+    cost.ops.push_back(std::move(record));
+  }
+  return cost;
+}
+
+}  // namespace xflow
