@@ -3,26 +3,30 @@
 Functions in this file:
   build_agent_run: composes the execution (which builds the environments)
     and the agent from the config, checking every spec with its key path.
-  ExportChoice: the graph a run exports, where it comes from, and every
+  ExportChoice: the candidates a run may export, cheapest first, and every
     candidate's episode.
-  select_exported_graph: the cheapest of the greedy policy's graph, the best
-    graph of the sampled policy's episodes and the best graph training
-    reached (the last two rebuilt by replaying their exact steps, and checked
-    to reach the recorded runtime).
+  select_exported_graph: ranks the greedy policy's graph, the best graph of
+    the sampled policy's episodes and the best graph training reached by
+    estimated cost (the last two rebuilt by replaying their exact steps, and
+    checked to reach the recorded runtime).
   run_agent: trains (or resumes), evaluates the greedy policy in the real
     environment (its graph: the cheapest its episode reached) and, with
     `training.sampled_evaluation_episodes` K > 0, K episodes of the trained
-    policy's sampled actions; exports and verifies the cheapest candidate in
-    onnxruntime, compares the greedy policy with a random agent, and writes
-    result.json and report.md.
+    policy's sampled actions; verifies the candidates in onnxruntime and
+    exports the cheapest one that does not measure slower than the original
+    (else the original itself; `export.allow_slower: true` exports the
+    cheapest anyway), compares the greedy policy with a random agent, and
+    writes result.json and report.md.
 
 result.json's final_cost_ms, cost_reduction, applied and steps describe the
 exported graph; greedy_policy_cost_ms, sampled_policy_cost_ms (null when K
 is 0) and best_training_cost_ms (null when no training episode applied a
 rewrite) are the candidates' costs, and result_source ("greedy_policy",
-"sampled_policy" or "best_training_episode") says which one was exported.
-beats_random_agent compares the greedy policy (what the agent learned) with
-the random agent, as before.
+"sampled_policy", "best_training_episode", or "original" when every
+candidate measured slower) says which one was exported; the latency_* fields,
+rejected_candidates and export_note are write_verified_graph's
+(rlgraph_xflow.optimize.pipeline). beats_random_agent compares the greedy
+policy (what the agent learned) with the random agent, as before.
 """
 from __future__ import annotations
 
@@ -35,6 +39,9 @@ from typing import Any, Optional
 from rlgraph_xflow.core.registry import SpecError
 
 GREEDY_POLICY, SAMPLED_POLICY, BEST_TRAINING_EPISODE = "greedy_policy", "sampled_policy", "best_training_episode"
+# result_source when every candidate measured slower than the original and the original was exported.
+ORIGINAL = "original"
+EXPORT_DEFAULTS = {"allow_slower": False}
 TRAINING_DEFAULTS = {"total_env_steps": 20000, "checkpoint_every": 5, "evaluation_episodes": 1,
                      "sampled_evaluation_episodes": 0, "random_baseline_episodes": 8}
 # Settings that may be 0 (the others must be >= 1).
@@ -47,6 +54,7 @@ class AgentRun:
     execution: Any
     env_spec: dict
     training: dict
+    export: dict
     seed: int
     execution_spec: dict
     sizes: Any  # ObservationSizes
@@ -92,6 +100,25 @@ def _training_settings(config) -> dict:
     return settings
 
 
+def _export_settings(config) -> dict:
+    """export:, checked: {allow_slower: bool}."""
+    given = config.get("export")
+    given = {} if given is None else given
+    if not isinstance(given, dict):
+        raise SpecError("export", f"expected a mapping such as {{allow_slower: true}}, got {given!r}")
+    unknown = sorted(set(given) - set(EXPORT_DEFAULTS))
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], EXPORT_DEFAULTS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise SpecError(f"export.{unknown[0]}", f"unknown export setting{hint}. Known: {', '.join(EXPORT_DEFAULTS)}.")
+    settings = {**EXPORT_DEFAULTS, **given}
+    if not isinstance(settings["allow_slower"], bool):
+        raise SpecError("export.allow_slower", f"expected true or false, got {settings['allow_slower']!r}")
+    return settings
+
+
 def build_agent_run(config) -> AgentRun:
     """Composes the execution and the agent; raises SpecError naming the key path."""
     from rlgraph_xflow.agents import AGENTS
@@ -100,6 +127,7 @@ def build_agent_run(config) -> AgentRun:
     from rlgraph_xflow.execution import EXECUTIONS
 
     training = _training_settings(config)
+    export = _export_settings(config)
     seed = config.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise SpecError("seed", f"expected an int, got {seed!r}")
@@ -124,7 +152,7 @@ def build_agent_run(config) -> AgentRun:
     try:
         sizes = ObservationSizes.of_env(execution.sample_env)
         agent = AGENTS.from_spec({**agent_spec, "seed": agent_spec.get("seed", seed)}, "agent", sizes=sizes)
-        return AgentRun(agent, execution, env_arguments, training, seed, execution_spec, sizes)
+        return AgentRun(agent, execution, env_arguments, training, export, seed, execution_spec, sizes)
     except BaseException:
         execution.close()  # a Ray execution must not outlive a failed build
         raise
@@ -185,22 +213,25 @@ def _reward_unit(reward_spec) -> str:
 
 @dataclasses.dataclass
 class ExportChoice:
-    """What a run exports.
+    """What a run may export, in the order it tries the candidates.
 
     Attributes:
-        exported: the EpisodeResult of the exported graph.
-        source: GREEDY_POLICY, SAMPLED_POLICY or BEST_TRAINING_EPISODE.
+        exported: the EpisodeResult of the cheapest candidate (what the run
+            exports unless it measures slower than the original).
+        source: its source: GREEDY_POLICY, SAMPLED_POLICY or BEST_TRAINING_EPISODE.
         candidates: source -> its EpisodeResult, for every candidate the run
             had (the sampled and training ones replayed).
+        ranked: the candidates' sources, cheapest first (ties in preference order).
     """
 
     exported: Any
     source: str
     candidates: dict
+    ranked: list
 
 
 def select_exported_graph(env, greedy_episode, best_training_prefix, best_sampled_prefix=None) -> ExportChoice:
-    """Chooses the graph a run exports: the cheapest candidate.
+    """Ranks the graphs a run may export by estimated cost; the cheapest comes first.
 
     Args:
         env: an XflowEnv like the training environments (used to replay).
@@ -210,9 +241,9 @@ def select_exported_graph(env, greedy_episode, best_training_prefix, best_sample
             reached, as a BestTrainingPrefix (runtime and steps), or None.
 
     Returns:
-        The ExportChoice. On equal cost the greedy policy's graph wins, then
-        the sampled policy's: what the trained policy does comes before what
-        training happened to meet.
+        The ExportChoice. On equal cost the greedy policy's graph comes first,
+        then the sampled policy's: what the trained policy does comes before
+        what training happened to meet.
 
     Raises:
         ReplayMismatch: replaying a prefix does not reach its recorded
@@ -224,16 +255,16 @@ def select_exported_graph(env, greedy_episode, best_training_prefix, best_sample
     for source, prefix in ((SAMPLED_POLICY, best_sampled_prefix), (BEST_TRAINING_EPISODE, best_training_prefix)):
         if prefix is not None:
             candidates[source] = replay_steps(env, prefix.steps, prefix.runtime_ms)
-    # min keeps the first of equal costs, and candidates are in preference order.
-    source = min(candidates, key=lambda name: candidates[name].final_runtime_ms)
-    return ExportChoice(candidates[source], source, candidates)
+    # sorted is stable, and candidates are in preference order.
+    ranked = sorted(candidates, key=lambda name: candidates[name].final_runtime_ms)
+    return ExportChoice(candidates[ranked[0]], ranked[0], candidates, ranked)
 
 
 def run_agent(config, run_dir: str, resume: bool = False) -> dict:
     """Trains, evaluates, verifies and reports; returns result.json's content."""
     from rlgraph_xflow.evaluation import cheapest_prefix, run_greedy_episode, run_random_episodes, run_sampled_episodes
     from rlgraph_xflow.training import keep_best_prefix
-    from rlgraph_xflow.optimize.pipeline import load_model, write_verified_graph
+    from rlgraph_xflow.optimize.pipeline import ExportCandidate, load_model, write_verified_graph
     from rlgraph_xflow.reporting import write_report
 
     run = build_agent_run(config)
@@ -270,7 +301,6 @@ def run_agent(config, run_dir: str, resume: bool = False) -> dict:
         best_sampled = keep_best_prefix(None, run_sampled_episodes(run.agent, envs, sampled_episodes))
     sampling_seconds = time.perf_counter() - evaluation_start
     choice = select_exported_graph(env, greedy, summary.best_training_prefix, best_sampled)
-    exported, source = choice.exported, choice.source
     sampled_episode = choice.candidates.get(SAMPLED_POLICY)
     training_episode = choice.candidates.get(BEST_TRAINING_EPISODE)
     random_episodes = run_random_episodes(env, training["random_baseline_episodes"], seed=run.seed)
@@ -280,12 +310,11 @@ def run_agent(config, run_dir: str, resume: bool = False) -> dict:
         "model": str(run.env_spec.get("graph")),
         "agent": config.get("agent")["type"],
         "search": None,
+        "cost_model": env.cost_model,
+        "device": env.device,
         "initial_cost_ms": initial_cost,
-        "final_cost_ms": exported.final_runtime_ms,
-        "cost_reduction": (initial_cost - exported.final_runtime_ms) / initial_cost if initial_cost > 0 else 0.0,
-        "applied": exported.applied_xfer_names,
-        "steps": [list(step) for step in exported.applied_steps],
-        "result_source": source,
+        # Replaced by the exported candidate's own source; stays when the original is exported.
+        "result_source": ORIGINAL,
         "greedy_policy_cost_ms": greedy.final_runtime_ms,
         "sampled_policy_cost_ms": sampled_episode.final_runtime_ms if sampled_episode is not None else None,
         "sampled_evaluation_episodes": sampled_episodes,
@@ -305,10 +334,21 @@ def run_agent(config, run_dir: str, resume: bool = False) -> dict:
                         graph_options=run.env_spec.get("graph_options"))
     if loaded.graph.hash() != env.initial_graph.hash():
         raise RuntimeError(f"the environment's graph and the reloaded {loaded.name!r} differ; cannot verify against it")
-    result = write_verified_graph(loaded, env.library, exported.final_graph, exported.applied_steps, report, run_dir,
-                                  max_locations=env.max_locations, seed=run.seed)
+    candidates = []
+    for source in choice.ranked:
+        episode = choice.candidates[source]
+        candidates.append(ExportCandidate(source, episode.final_graph, episode.applied_steps, {
+            "final_cost_ms": episode.final_runtime_ms,
+            "cost_reduction": (initial_cost - episode.final_runtime_ms) / initial_cost if initial_cost > 0 else 0.0,
+            "applied": episode.applied_xfer_names,
+            "steps": [list(step) for step in episode.applied_steps],
+            "result_source": source,
+        }))
+    result = write_verified_graph(loaded, env.library, candidates, report, run_dir, max_locations=env.max_locations,
+                                  seed=run.seed, allow_slower=run.export["allow_slower"])
+    exported = choice.candidates.get(result["result_source"])
     write_report(run_dir, os.path.join(run_dir, "metrics.csv"), result, env.xfer_names,
-                 summary.last_applied_per_episode + [exported.applied_xfer_ids],
+                 summary.last_applied_per_episode + [exported.applied_xfer_ids if exported is not None else []],
                  title=f"{config.get('name') or 'run'}: {result['agent']} on {result['model']}",
                  reward_unit=_reward_unit(run.env_spec.get("reward")))
     return result

@@ -29,7 +29,7 @@ from typing import Optional, Sequence
 import numpy as np
 import tree
 
-TOP_LEVEL_KEYS = ("name", "description", "seed", "model", "input_spaces", "agent", "env", "execution", "training")
+TOP_LEVEL_KEYS = ("name", "description", "seed", "model", "input_spaces", "agent", "env", "execution", "training", "export")
 EXIT_USER_ERROR = 2
 EXIT_NOT_VERIFIED = 3
 
@@ -171,12 +171,29 @@ def _run_agent(config, arguments) -> int:
         return 0
     run_dir = _prepare_run_dir(config, arguments)
     result = run_agent(config, run_dir, resume=arguments.resume)
+    print(_summary_line(result, run_dir))
+    if result["export_note"]:
+        print(f"note: {result['export_note']}")
+    return 0
+
+
+def _summary_line(result: dict, run_dir: str) -> str:
+    """An agent run's last line: real latency first, then the estimate named by its cost model and device.
+
+    Example (one line):
+        ppo on squeezenet1_1: onnxruntime CPU latency 2.341 -> 2.298 ms (-1.8% ± 2.0%, same); estimated cost
+        (analytic h100) 0.3400 -> 0.2100 ms (-38.2%; random agent 0.3300 ms); exported: greedy_policy,
+        verified: true; run directory: runs/x
+    """
+    from rlgraph_xflow.graphs.latency import latency_line
+
+    latency = latency_line(result["latency_ms_original"], result["latency_ms_optimized"], result["latency_change"],
+                           result["latency_noise"], result["latency_verdict"])
     random_cost = result.get("random_agent_final_cost_ms")
     random_text = f"; random agent {random_cost:.4f} ms" if random_cost is not None else ""
-    print(f"{result['agent']} on {result['model']}: cost {result['initial_cost_ms']:.4f} -> {result['final_cost_ms']:.4f} ms "
-          f"({100 * result['cost_reduction']:.1f}% lower{random_text}), "
-          f"verified: {str(result['verified']).lower()}; run directory: {run_dir}")
-    return 0
+    return (f"{result['agent']} on {result['model']}: {latency}; estimated cost ({result['cost_model']} {result['device']}) "
+            f"{result['initial_cost_ms']:.4f} -> {result['final_cost_ms']:.4f} ms ({-100 * result['cost_reduction']:+.1f}%{random_text}); "
+            f"exported: {result['result_source']}, verified: {str(result['verified']).lower()}; run directory: {run_dir}")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -1,23 +1,28 @@
 """run_agent exports the cheapest of the greedy policy's graph, the sampled policy's best graph and the best training
-graph, verified in onnxruntime."""
+graph, verified in onnxruntime; a candidate measured slower than the original is not exported unless allowed."""
 import json
 import os
+import re
 
 import numpy as np
 import onnx
 import pytest
 
-from rlgraph_xflow.agent_run import BEST_TRAINING_EPISODE, GREEDY_POLICY, SAMPLED_POLICY, run_agent, select_exported_graph
+from rlgraph_xflow.agent_run import BEST_TRAINING_EPISODE, GREEDY_POLICY, ORIGINAL, SAMPLED_POLICY, run_agent, select_exported_graph
 from rlgraph_xflow.config import load_config
 from rlgraph_xflow.env.xflow_env import XflowEnv
 from rlgraph_xflow.evaluation import ReplayMismatch, replay_steps
 from rlgraph_xflow.graphs import export, verify, zoo
+from rlgraph_xflow.graphs.latency import VERDICTS, LatencyProtocol, LatencySamples
 from rlgraph_xflow.training import BestTrainingPrefix
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The quickstart, shortened as tests/test_configs.py shortens it.
-BRIEF = ["training.total_env_steps=8", "training.checkpoint_every=1", "training.random_baseline_episodes=1",
+SHORT = ["training.total_env_steps=8", "training.checkpoint_every=1", "training.random_baseline_episodes=1",
          "agent.num_envs=2", "agent.rollout_steps=4", "agent.epochs=1", "agent.minibatch_size=8", "env.max_steps=3"]
+# The cheapest candidate is exported whatever this machine's timing says, so these runs' results are deterministic
+# (a candidate measured slower is tested on its own, with injected timings).
+BRIEF = SHORT + ["export.allow_slower=true"]
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +53,15 @@ def test_the_result_describes_the_cheapest_graph_and_it_verifies(quickstart, env
     assert replayed.applied_xfer_names == result["applied"]
     # optimized.onnx is that graph and computes what the original model computes (checked again here, in onnxruntime).
     assert result["verified"] is True and result["optimized_onnx"] == "optimized.onnx"
-    check = verify.verify(zoo.build("squeezenet1_1"), str(run_dir / "optimized.onnx"), runs=1, warmup=0, seed=5)
+    assert result["exported"] == "optimized" and result["allow_slower"] is True and result["latency_verdict"] in VERDICTS
+    assert (result["cost_model"], result["device"]) == ("analytic", "h100") and result["latency_ms_optimized"] > 0
+    check = verify.verify(zoo.build("squeezenet1_1"), str(run_dir / "optimized.onnx"), protocol=LatencyProtocol(rounds=1, runs_per_round=1, warmup=0), seed=5)
     assert check.equal
     assert export(replayed.final_graph).graph.node == onnx.load(str(run_dir / "optimized.onnx")).graph.node
-    line = next(text for text in (run_dir / "report.md").read_text().splitlines() if text.startswith("Exported:"))
+    report_lines = (run_dir / "report.md").read_text().splitlines()
+    assert report_lines[2].startswith("**Real latency:** onnxruntime CPU latency ")
+    assert report_lines[4].startswith("**Estimated cost** (an estimate by the analytic cost model, device h100")
+    line = next(text for text in report_lines if text.startswith("Exported:"))
     assert {GREEDY_POLICY: "greedy policy's graph", SAMPLED_POLICY: "sampled episodes",
             BEST_TRAINING_EPISODE: "best graph of a training episode"}[result["result_source"]] in line
     assert (f"Greedy policy: {costs[GREEDY_POLICY]:.6g} ms; sampled policy (best of 3 episodes): {costs[SAMPLED_POLICY]:.6g} ms; "
@@ -77,14 +87,16 @@ def test_the_cheapest_candidate_is_exported_and_a_replay_mismatch_is_refused(env
     improving = BestTrainingPrefix(best_runtime, [best_step])
     choice = select_exported_graph(env, unchanged, improving)
     assert choice.source == BEST_TRAINING_EPISODE and choice.exported is choice.candidates[BEST_TRAINING_EPISODE]
+    assert choice.ranked == [BEST_TRAINING_EPISODE, GREEDY_POLICY]
     assert choice.exported.final_runtime_ms == best_runtime and choice.exported.applied_steps == [best_step]
     assert set(choice.candidates) == {GREEDY_POLICY, BEST_TRAINING_EPISODE}
     # The sampled policy's graph beats the training one on equal cost, and the greedy policy's beats both.
     choice = select_exported_graph(env, unchanged, improving, BestTrainingPrefix(best_runtime, [best_step]))
     assert choice.source == SAMPLED_POLICY and choice.exported.applied_steps == [best_step]
     assert set(choice.candidates) == {GREEDY_POLICY, SAMPLED_POLICY, BEST_TRAINING_EPISODE}
+    assert choice.ranked == [SAMPLED_POLICY, BEST_TRAINING_EPISODE, GREEDY_POLICY]
     choice = select_exported_graph(env, choice.exported, improving, BestTrainingPrefix(best_runtime, [best_step]))
-    assert choice.source == GREEDY_POLICY
+    assert choice.source == GREEDY_POLICY and choice.ranked == [GREEDY_POLICY, SAMPLED_POLICY, BEST_TRAINING_EPISODE]
     # A dearer candidate is never exported, wherever it comes from.
     choice = select_exported_graph(env, unchanged, BestTrainingPrefix(initial, []), improving)
     assert choice.source == SAMPLED_POLICY and choice.candidates[BEST_TRAINING_EPISODE].final_runtime_ms == initial
@@ -94,6 +106,45 @@ def test_the_cheapest_candidate_is_exported_and_a_replay_mismatch_is_refused(env
                               (None, BestTrainingPrefix(best_runtime * 0.5, [best_step]))):
         with pytest.raises(ReplayMismatch, match="not deterministic"):
             select_exported_graph(env, unchanged, training, sampled)
+
+
+def test_when_every_candidate_measures_slower_the_original_is_exported(tmp_path, monkeypatch, env):
+    """Timings injected: every candidate 40% slower than the original. The outputs are still compared for real."""
+    from rlgraph_xflow.graphs import verify as verify_module
+
+    def slower_candidate(calls, protocol):
+        return [LatencySamples((1.0,) * protocol.rounds), LatencySamples((1.4,) * protocol.rounds)]
+
+    monkeypatch.setattr(verify_module, "time_sessions", slower_candidate)
+    result = run_agent(load_config(os.path.join(ROOT, "configs", "quickstart.yaml"), SHORT), str(tmp_path))
+    assert result["allow_slower"] is False and result["exported"] == "original" and result["result_source"] == ORIGINAL
+    assert result["final_cost_ms"] == result["initial_cost_ms"] and result["applied"] == [] and result["steps"] == []
+    costs = {GREEDY_POLICY: result["greedy_policy_cost_ms"], SAMPLED_POLICY: result["sampled_policy_cost_ms"],
+             BEST_TRAINING_EPISODE: result["best_training_cost_ms"]}
+    costs = {source: cost for source, cost in costs.items() if cost is not None}
+    rejected = result["rejected_candidates"]
+    # Cheapest first; a candidate whose graph was already tried is not timed again.
+    assert rejected[0]["source"] == min(costs, key=costs.get) and {entry["source"] for entry in rejected} <= set(costs)
+    assert all(entry["latency_verdict"] == "slower" and entry["latency_change"] == pytest.approx(0.4) for entry in rejected)
+    assert result["export_note"].endswith("so the original graph is exported (allow_slower would export the candidate)")
+    assert onnx.load(str(tmp_path / "optimized.onnx")) == zoo.build("squeezenet1_1")
+    report_lines = (tmp_path / "report.md").read_text().splitlines()
+    assert report_lines[6] == f"**Export:** {result['export_note']}."
+    assert any(line.startswith("Exported: the original graph (every candidate measured slower in onnxruntime).") for line in report_lines)
+
+
+@pytest.mark.parametrize("override, key_path, message", [
+    ('export={allow_slower: "yes"}', "export.allow_slower", "expected true or false, got 'yes'"),
+    ("export.allowslower=true", "export.allowslower", "unknown export setting (did you mean 'allow_slower'?)"),
+    ("export=[allow_slower]", "export", "expected a mapping such as {allow_slower: true}"),
+])
+def test_bad_export_settings_name_the_key(override, key_path, message):
+    from rlgraph_xflow.agent_run import build_agent_run
+    from rlgraph_xflow.core.registry import SpecError
+
+    with pytest.raises(SpecError, match=re.escape(message)) as caught:
+        build_agent_run(load_config(os.path.join(ROOT, "configs", "quickstart.yaml"), SHORT + [override]))
+    assert caught.value.key_path == key_path
 
 
 def test_a_resumed_run_exports_what_an_uninterrupted_one_exports(tmp_path):

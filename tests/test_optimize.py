@@ -1,7 +1,8 @@
 """`python -m rlgraph_xflow.optimize` end to end: the five zoo graphs with greedy,
 bert_base with backtracking, the measured cost model, a deliberately wrong rule
-(failure named, nothing misleading left), bad input; plus the replay, bisection
-and random-walk pieces it is built from."""
+(failure named, nothing misleading left), a candidate that measures slower (not
+exported unless allowed), bad input; plus the replay, bisection and random-walk
+pieces it is built from."""
 from __future__ import annotations
 
 import collections
@@ -17,15 +18,24 @@ from onnx import TensorProto, helper, numpy_helper
 
 from rlgraph_xflow.graphs import load, zoo
 from rlgraph_xflow.graphs.onnxruntime_session import create_cpu_session
+from rlgraph_xflow.graphs import verify as verify_module
+from rlgraph_xflow.graphs.cost_cache import CostCache
+from rlgraph_xflow.graphs.cost_models import resolve_cost_source
+from rlgraph_xflow.graphs.latency import VERDICTS, LatencyProtocol, LatencySamples
 from rlgraph_xflow.graphs.substitutions import greedy, load_rules, locations
 from rlgraph_xflow.graphs.verify import random_inputs
 from rlgraph_xflow.optimize import EquivalenceChecker, first_breaking_step, random_walk, replay
 from rlgraph_xflow.optimize.__main__ import main
+from rlgraph_xflow.optimize.pipeline import ExportCandidate, load_model, write_verified_graph
 
 REQUIRED_KEYS = {
-    "model", "search", "initial_cost_ms", "final_cost_ms", "cost_reduction", "applied", "search_seconds",
-    "verified", "max_abs_diff", "ort_latency_ms_original", "ort_latency_ms_optimized",
+    "model", "search", "cost_model", "device", "initial_cost_ms", "final_cost_ms", "cost_reduction", "applied",
+    "search_seconds", "verified", "max_abs_diff", "latency_ms_original", "latency_ms_optimized", "latency_change",
+    "latency_noise", "latency_verdict", "latency_protocol", "allow_slower", "exported", "rejected_candidates", "export_note",
 }
+# The zoo runs check equivalence, costs and the report's shape (with --allow-slower, so that this machine's
+# timing cannot swap in the original); a short timing protocol is enough for that.
+FAST_LATENCY = ["--latency-rounds", "3", "--latency-runs-per-round", "3"]
 WRONG_RULE = """
 rule drop_relu
   family deliberately_wrong
@@ -102,16 +112,22 @@ def tiny(tmp_path_factory):
 
 @pytest.mark.parametrize("name", zoo.names())
 def test_greedy_on_every_zoo_graph_is_verified_and_cheaper(name, tmp_path, capsys):
-    status, out, err = run_cli(capsys, name, "--search", "greedy", "--out", tmp_path, *ZOO_OPTIONS.get(name, []))
+    # --allow-slower: the search's graph is exported whatever this machine's timing says (tested on its own below).
+    status, out, err = run_cli(capsys, name, "--search", "greedy", "--allow-slower", "--out", tmp_path, *FAST_LATENCY, *ZOO_OPTIONS.get(name, []))
     assert status == 0, err
     result = read_result(tmp_path)
     assert REQUIRED_KEYS <= set(result)
     assert result["model"] == name and result["search"] == "greedy" and result["verified"] is True
+    assert result["exported"] == "optimized" and result["allow_slower"] is True and result["rejected_candidates"] == []
     assert 0 < result["cost_reduction"] < 1 and result["applied"]
     assert result["cost_reduction"] == pytest.approx(1 - result["final_cost_ms"] / result["initial_cost_ms"])
-    assert result["max_abs_diff"] <= 1e-3 and result["ort_latency_ms_original"] > 0 and result["ort_latency_ms_optimized"] > 0
+    assert result["max_abs_diff"] <= 1e-3 and result["latency_ms_original"] > 0 and result["latency_ms_optimized"] > 0
+    assert result["latency_verdict"] in VERDICTS and result["latency_noise"] >= 0.02
+    assert result["latency_protocol"] == LatencyProtocol(rounds=3, runs_per_round=3).describe()
     assert sorted(os.listdir(tmp_path)) == ["optimized.onnx", "result.json"]
-    assert f"{name}: greedy search" in out
+    # Real latency first, then the estimate named by its cost model and device.
+    summary = out.splitlines()[0]
+    assert summary.startswith(f"{name}: onnxruntime CPU latency ") and f"{result['latency_verdict']}); estimated cost ({result['cost_model']} {result['device']}) " in summary
     # Independent check of the written file: onnxruntime gives the original's outputs on inputs verification did not use.
     optimized_path = str(tmp_path / "optimized.onnx")
     original = zoo_model(name)
@@ -123,7 +139,8 @@ def test_greedy_on_every_zoo_graph_is_verified_and_cheaper(name, tmp_path, capsy
 
 
 def test_backtracking_on_bert_base(tmp_path, capsys):
-    status, _, err = run_cli(capsys, "bert_base", "--search", "backtracking", "--budget", "200", "--out", tmp_path, *ZOO_OPTIONS["bert_base"])
+    status, _, err = run_cli(capsys, "bert_base", "--search", "backtracking", "--budget", "200", "--allow-slower", "--out", tmp_path,
+                             *FAST_LATENCY, *ZOO_OPTIONS["bert_base"])
     assert status == 0, err
     result = read_result(tmp_path)
     assert result["verified"] is True and result["cost_reduction"] > 0
@@ -132,16 +149,21 @@ def test_backtracking_on_bert_base(tmp_path, capsys):
 
 def test_measured_cost_model_uses_the_cache(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("RLGRAPH_XFLOW_CACHE_DIR", str(tmp_path / "cache"))
-    status, _, err = run_cli(capsys, "squeezenet1_1", "--search", "greedy", "--cost-model", "measured", "--out", tmp_path / "out")
+    status, _, err = run_cli(capsys, "squeezenet1_1", "--search", "greedy", "--cost-model", "measured", "--allow-slower",
+                             "--out", tmp_path / "out", *FAST_LATENCY)
     assert status == 0, err
     result = read_result(tmp_path / "out")
-    assert result["verified"] is True and result["cost_model"] == "measured" and result["cost_reduction"] > 0
-    with open(tmp_path / "cache" / "costs.json", encoding="utf-8") as handle:
-        cached = json.load(handle)["devices"][result["device"]]
-    # The reported initial cost is the sum of cached single-op timings: re-price the original from the cache alone.
+    assert result["verified"] is True and result["cost_model"] == "measured" and result["cost_reduction"] >= 0
+    assert "measured" in result["cost_estimate"] and result["device"] in result["cost_estimate"]
+    table = tmp_path / "cache" / "costs.json"
+    # The reported initial cost is the original priced by the kernels in the table alone (nothing measured again).
     original = load(zoo.build("squeezenet1_1"))
-    assert original.cost(provider="table", cost_table=cached).runtime_ms == pytest.approx(result["initial_cost_ms"], rel=1e-9)
-    assert len(cached) > len(original.measurement_descriptors())  # the search measured the rewritten ops too
+    source = resolve_cost_source("measured", result["device"], table)
+    assert source.runtime_ms(original) == pytest.approx(result["initial_cost_ms"], rel=1e-9)
+    assert source.measured.measured_count == 0
+    kernels = [key for key in CostCache(table).entries(result["device"]) if not key.startswith("#")]
+    # The search measured the kernels of the graphs it priced, not only the original's.
+    assert len(kernels) > len(original.engine.kernel_descriptors())
 
 
 @pytest.mark.parametrize("search", ["greedy", "backtracking"])
@@ -151,7 +173,9 @@ def test_a_wrong_rule_fails_verification_and_is_named(search, tiny, wrong_rules,
     out = tmp_path / "out"
     status, _, _ = run_cli(capsys, tiny, "--search", search, "--out", out)
     assert status == 0 and (out / "optimized.onnx").exists()  # a good earlier run in the same folder
-    status, stdout, err = run_cli(capsys, tiny, "--search", search, "--rules", RULES_DIR, "--rules", wrong_rules, "--out", out)
+    # The analytic model prices the Relu, so the searches take the wrong rule that drops it.
+    status, stdout, err = run_cli(capsys, tiny, "--search", search, "--rules", RULES_DIR, "--rules", wrong_rules,
+                                  "--cost-model", "analytic", "--out", out)
     assert status == 3 and stdout == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: verification failed") and "'drop_relu'" in lines[0]
@@ -182,7 +206,8 @@ def test_module_entry_point_in_a_subprocess(tiny, tmp_path):
         (["squeezenet1_1", "--search", "greedy", "--budget", "10"], "--alpha and --budget apply to --search backtracking"),
         (["squeezenet1_1", "--search", "sideways"], "invalid choice: 'sideways'"),
         (["squeezenet1_1", "--search", "greedy", "--cost-model", "guess"], "invalid choice: 'guess'"),
-        (["squeezenet1_1", "--search", "greedy", "--latency-runs", "5"], "--latency-runs must be an int >= 20"),
+        (["squeezenet1_1", "--search", "greedy", "--latency-rounds", "2"], "--latency-rounds must be an int >= 3"),
+        (["squeezenet1_1", "--search", "greedy", "--latency-runs-per-round", "0"], "--latency-runs-per-round must be an int >= 1"),
         (["squeezenet1_1", "--search", "greedy", "--sequence-length", "16"], "applies to the zoo model bert_base only"),
         (["squeezenet1_1", "--search", "greedy", "--dim", "batch"], "--dim expects NAME=POSITIVE_INT"),
     ],
@@ -278,3 +303,72 @@ def test_load_model_passes_graph_options_to_the_zoo_and_refuses_them_for_files(t
         load_model(str(tiny), graph_options={"layers": 1})
     with pytest.raises(OptimizeInputError, match="layers must be in 1..12, found 0"):
         load_model("bert_base", graph_options={"layers": 0})
+
+
+def fake_timing(monkeypatch, *candidate_ratios):
+    """Replaces verify's timing: the k-th verification times the candidate at candidate_ratios[k] x the original's 1 ms.
+
+    The outputs are still computed and compared for real; only the clock is injected. Returns the list of ratios used.
+    """
+    used = []
+
+    def time_sessions(calls, protocol):
+        ratio = candidate_ratios[len(used)]
+        used.append(ratio)
+        rounds = protocol.rounds
+        return [LatencySamples((1.0,) * rounds), LatencySamples(tuple(ratio * (1 + 0.01 * (index % 2)) for index in range(rounds)))]
+
+    monkeypatch.setattr(verify_module, "time_sessions", time_sessions)
+    return used
+
+
+def test_a_candidate_measured_slower_is_not_exported_unless_allowed(tiny, tmp_path, capsys, monkeypatch):
+    # The analytic model finds cheaper graphs for the tiny model: there is a candidate to reject.
+    fake_timing(monkeypatch, 1.5)
+    status, out, err = run_cli(capsys, tiny, "--search", "greedy", "--cost-model", "analytic", "--out", tmp_path / "kept", *FAST_LATENCY)
+    assert status == 0, err
+    summary, note = out.splitlines()
+    assert "latency 1.000 -> 1.000 ms (+0.0% ± 0.0%, same)" in summary and "exported the original graph" in summary
+    assert note == ("note: greedy search's graph measured slower in onnxruntime (+50.0% ± 2.0%, slower), "
+                    "so the original graph is exported (allow_slower would export the candidate)")
+    result = read_result(tmp_path / "kept")
+    assert result["exported"] == "original" and result["verified"] is True and result["export_note"] == note[len("note: "):]
+    assert result["final_cost_ms"] == result["initial_cost_ms"] and result["cost_reduction"] == 0.0
+    assert result["applied"] == [] and result["steps"] == [] and result["latency_verdict"] == "same"
+    (rejected,) = result["rejected_candidates"]
+    assert rejected["source"] == "greedy search" and rejected["latency_verdict"] == "slower"
+    assert rejected["latency_change"] == pytest.approx(0.5) and rejected["final_cost_ms"] < result["initial_cost_ms"]
+    # optimized.onnx is the original model itself.
+    assert onnx.load(str(tmp_path / "kept" / "optimized.onnx")) == onnx.load(str(tiny))
+
+    fake_timing(monkeypatch, 1.5)
+    status, out, err = run_cli(capsys, tiny, "--search", "greedy", "--cost-model", "analytic", "--allow-slower", "--out", tmp_path / "slower",
+                               *FAST_LATENCY)
+    assert status == 0, err
+    result = read_result(tmp_path / "slower")
+    assert result["exported"] == "optimized" and result["allow_slower"] is True and result["applied"]
+    assert result["latency_verdict"] == "slower" and result["final_cost_ms"] < result["initial_cost_ms"]
+    assert result["export_note"] == "greedy search's graph measured slower in onnxruntime (+50.0% ± 2.0%, slower) and is exported anyway (allow_slower)"
+    assert out.splitlines()[1] == "note: " + result["export_note"]
+
+
+def test_the_cheapest_candidate_not_slower_is_exported(tiny, tmp_path, monkeypatch):
+    library = load_rules()
+    loaded = load_model(str(tiny))
+    searched = greedy(loaded.graph, library)
+    initial = loaded.graph.cost().runtime_ms
+    cheap = ExportCandidate("greedy", searched.graph, searched.steps,
+                            {"final_cost_ms": searched.final_cost, "applied": list(searched.applied), "source": "greedy"})
+    unchanged = ExportCandidate("unchanged", loaded.graph, [], {"final_cost_ms": initial, "applied": [], "source": "unchanged"})
+    used = fake_timing(monkeypatch, 1.3, 1.0)
+    # The same graph twice is verified once.
+    result = write_verified_graph(loaded, library, [cheap, cheap, unchanged], {"initial_cost_ms": initial}, str(tmp_path),
+                                  protocol=LatencyProtocol.fast())
+    assert used == [1.3, 1.0]
+    assert result["exported"] == "optimized" and result["source"] == "unchanged" and result["applied"] == []
+    assert result["latency_verdict"] == "same" and [entry["source"] for entry in result["rejected_candidates"]] == ["greedy"]
+    assert result["export_note"] == ("greedy's graph measured slower in onnxruntime (+30.0% ± 2.0%, slower), "
+                                     "so unchanged's graph (+0.0% ± 2.0%, same) is exported")
+    assert read_result(tmp_path) == result
+    with pytest.raises(ValueError, match="allow_slower must be true or false, found str 'yes'"):
+        write_verified_graph(loaded, library, [cheap], {"initial_cost_ms": initial}, str(tmp_path), allow_slower="yes")

@@ -60,6 +60,8 @@ def test_full_run_writes_run_directory(tmp_path):
     (["agent.type=ppo", "env.type=xflow", "training.sampled_evaluation_episodes=-1"],
      "training.sampled_evaluation_episodes: expected an int >= 0, got -1"),
     (["agent.type=ppo", "env.type=xflow", "execution.type=rya"], "execution.type: unknown execution type 'rya' (did you mean 'ray'?)"),
+    (["agent.type=ppo", "env.type=xflow", "export.allowslower=true"],
+     "export.allowslower: unknown export setting (did you mean 'allow_slower'?)"),
     (["model.head.num_actions=0"], "model.head.num_actions: expected a positive int, got 0"),
     (["input_spaces.observations.type=flaot_box"], "unknown space type 'flaot_box'; did you mean 'float_box'?"),
     (["model.network.layers"], "override"),

@@ -6,11 +6,14 @@
 #include <pybind11/stl.h>
 
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "bindings/bindings.h"
 #include "engine/cost_model.h"
 #include "engine/device_profiles.h"
 #include "engine/environment.h"
+#include "engine/errors.h"
 #include "engine/observation.h"
 
 namespace py = pybind11;
@@ -49,6 +52,18 @@ py::dict ObservationToDict(xflow::Observation observation, int32_t max_locations
   return result;
 }
 
+constexpr const char* kDefaultDevice = "h100";
+
+// A device profile and a kernel pricer are two ways to price; giving both is
+// a mistake the caller should hear about rather than one silently ignored.
+void CheckOneCostSource(const char* where, const std::optional<std::string>& device,
+                        const std::optional<KernelPricer>& kernel_pricer) {
+  if (device && kernel_pricer) {
+    throw xflow::CostError(std::string(where) + ": give either device='" + *device + "' (analytic costs) or kernel_pricer (for '" +
+                           (*kernel_pricer)->model().device + "'), not both");
+  }
+}
+
 py::dict CostToDict(const xflow::GraphCost& cost) {
   py::dict result;
   result["runtime_ms"] = cost.runtime_ms;
@@ -67,23 +82,43 @@ void RegisterEnvironmentBindings(py::module_& module) {
   module.def("max_pattern_ops", &xflow::MaxPatternOps, py::arg("library"), "K: the most source ops any rule matches.");
   module.def(
       "observe_graph",
-      [](const xflow::RuleLibrary& library, const xflow::Graph& graph, const std::string& device, int32_t max_locations) {
-        return ObservationToDict(xflow::ObserveGraph(library, graph, xflow::GetDeviceProfile(device), max_locations),
-                                 max_locations, xflow::MaxPatternOps(library));
+      [](const xflow::RuleLibrary& library, const xflow::Graph& graph, const std::optional<std::string>& device,
+         int32_t max_locations, const std::optional<KernelPricer>& kernel_pricer) {
+        CheckOneCostSource("observe_graph", device, kernel_pricer);
+        xflow::Observation observation =
+            kernel_pricer ? xflow::ObserveGraph(library, graph, **kernel_pricer, max_locations)
+                          : xflow::ObserveGraph(library, graph, xflow::GetDeviceProfile(device.value_or(kDefaultDevice)),
+                                                max_locations);
+        return ObservationToDict(std::move(observation), max_locations, xflow::MaxPatternOps(library));
       },
-      py::arg("library"), py::arg("graph"), py::arg("device") = "h100", py::arg("max_locations") = xflow::kDefaultMaxLocations,
-      "The observation of a graph (stateless; see EnvironmentState.observe).");
+      py::arg("library"), py::arg("graph"), py::arg("device") = py::none(), py::arg("max_locations") = xflow::kDefaultMaxLocations,
+      py::arg("kernel_pricer") = py::none(),
+      "The observation of a graph (stateless; see EnvironmentState.observe), priced by the analytic profile `device` "
+      "(default h100) or by kernel_pricer (a KernelPricer). The TF op xflow_observe prices analytically only.");
 
-  py::class_<xflow::EnvironmentState>(module, "EnvironmentState",
-                                      "One episode's graph with its analytic cost and locations, computed once per graph.")
-      .def(py::init([](const xflow::RuleLibrary& library, const std::string& device, int32_t max_locations) {
-             return std::make_unique<xflow::EnvironmentState>(std::make_shared<const xflow::RuleLibrary>(library),
-                                                              xflow::GetDeviceProfile(device), max_locations);
+  py::class_<xflow::EnvironmentState>(
+      module, "EnvironmentState",
+      "One episode's graph with its cost and locations, computed once per graph. Costs come from the analytic profile "
+      "`device` (default h100) or, with kernel_pricer (a KernelPricer, shared with other environments and searches), "
+      "from the runtime's kernels; then reset and apply raise CostError for a kernel the pricer cannot price, and "
+      "change nothing.")
+      .def(py::init([](const xflow::RuleLibrary& library, const std::optional<std::string>& device, int32_t max_locations,
+                       const std::optional<KernelPricer>& kernel_pricer) {
+             CheckOneCostSource("EnvironmentState", device, kernel_pricer);
+             auto shared_library = std::make_shared<const xflow::RuleLibrary>(library);
+             if (kernel_pricer) {
+               return std::make_unique<xflow::EnvironmentState>(std::move(shared_library), *kernel_pricer, max_locations);
+             }
+             const xflow::DeviceProfile& profile = xflow::GetDeviceProfile(device.value_or(kDefaultDevice));
+             return std::make_unique<xflow::EnvironmentState>(std::move(shared_library), profile, max_locations);
            }),
-           py::arg("library"), py::arg("device") = "h100", py::arg("max_locations") = xflow::kDefaultMaxLocations)
-      .def("reset", &xflow::EnvironmentState::Reset, py::arg("graph"), "Starts an episode from a graph (copied).")
+           py::arg("library"), py::arg("device") = py::none(), py::arg("max_locations") = xflow::kDefaultMaxLocations,
+           py::arg("kernel_pricer") = py::none())
+      .def("reset", &xflow::EnvironmentState::Reset, py::arg("graph"),
+           "Starts an episode from a graph (copied); CostError (and no change) when it cannot be priced.")
       .def("apply", &xflow::EnvironmentState::Apply, py::arg("xfer"), py::arg("location"),
-           "Applies a valid (xfer, location) and returns True; returns False and changes nothing otherwise.")
+           "Applies a valid (xfer, location) and returns True; returns False and changes nothing otherwise. CostError "
+           "(and no change) when the new graph cannot be priced.")
       .def("observe",
            [](const xflow::EnvironmentState& state) {
              return ObservationToDict(state.Observe(), state.max_locations(), state.max_pattern_ops());
@@ -95,6 +130,10 @@ void RegisterEnvironmentBindings(py::module_& module) {
       .def("cost", [](const xflow::EnvironmentState& state) { return CostToDict(state.cost()); },
            "The current graph's four cost metrics.")
       .def("location_counts", [](const xflow::EnvironmentState& state) { return state.locations().counts; })
+      .def_property_readonly("kernel_pricer", [](const xflow::EnvironmentState& state) -> std::optional<KernelPricer> {
+        if (!state.kernel_pricer()) return std::nullopt;
+        return state.kernel_pricer();
+      }, "The KernelPricer the state prices with, or None when costs are analytic.")
       .def_property_readonly("max_locations", &xflow::EnvironmentState::max_locations)
       .def_property_readonly("max_pattern_ops", &xflow::EnvironmentState::max_pattern_ops);
 }

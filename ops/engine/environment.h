@@ -8,17 +8,24 @@
 //   ObserveGraph / ApplyToGraph  stateless versions over a graph, used by
 //                     the TF ops (which carry graphs as serialized strings).
 //
-// Costs are analytic (a device profile). An action (xfer, location) is
+// Costs are analytic (a device profile, the default) or measured kernels
+// (a CachedKernelCost shared with other environments and searches, so its
+// cache of kernel runtimes fills once per process). The observation's
+// per-node runtime is the cost breakdown's: with kernels, a kernel's runtime
+// sits on its last member and fused members read 0. The TF ops observe with
+// a device profile only. An action (xfer, location) is
 // valid iff 0 <= xfer < N and 0 <= location < count[xfer]; NO-OP (xfer == N)
 // is the caller's business (it ends the episode and changes nothing).
 #ifndef RLGRAPH_XFLOW_ENGINE_ENVIRONMENT_H_
 #define RLGRAPH_XFLOW_ENGINE_ENVIRONMENT_H_
 
 #include <memory>
+#include <optional>
 
 #include "engine/cost_model.h"
 #include "engine/device_profiles.h"
 #include "engine/graph.h"
+#include "engine/kernel_cost.h"
 #include "engine/observation.h"
 #include "engine/rule.h"
 #include "engine/substitution.h"
@@ -30,6 +37,11 @@ int32_t MaxPatternOps(const RuleLibrary& library);
 class EnvironmentState {
  public:
   EnvironmentState(std::shared_ptr<const RuleLibrary> library, const DeviceProfile& profile, int32_t max_locations);
+  // Prices by the runtime's kernels. A kernel the pricer cannot price (not
+  // in its table, no measure callback) is a CostError from Reset or Apply,
+  // which then leave the state as it was.
+  EnvironmentState(std::shared_ptr<const RuleLibrary> library, std::shared_ptr<CachedKernelCost> kernel_pricer,
+                   int32_t max_locations);
 
   // Starts from `graph` (computes its cost and locations).
   void Reset(Graph graph);
@@ -44,13 +56,18 @@ class EnvironmentState {
   const RuleLibrary& library() const { return *library_; }
   int32_t max_locations() const { return max_locations_; }
   int32_t max_pattern_ops() const { return max_pattern_ops_; }
+  // Null when costs are analytic.
+  const std::shared_ptr<CachedKernelCost>& kernel_pricer() const { return kernel_pricer_; }
   Observation Observe() const;
 
  private:
-  void Refresh();
+  // Prices `graph` and finds its locations before replacing the current
+  // graph, so a pricing error changes nothing.
+  void MoveTo(Graph graph);
 
   std::shared_ptr<const RuleLibrary> library_;
-  CachedAnalyticCost pricer_;
+  std::optional<CachedAnalyticCost> analytic_pricer_;
+  std::shared_ptr<CachedKernelCost> kernel_pricer_;
   int32_t max_locations_;
   int32_t max_pattern_ops_;
   Graph graph_;
@@ -59,6 +76,8 @@ class EnvironmentState {
 };
 
 Observation ObserveGraph(const RuleLibrary& library, const Graph& graph, const DeviceProfile& profile,
+                         int32_t max_locations);
+Observation ObserveGraph(const RuleLibrary& library, const Graph& graph, CachedKernelCost& kernel_pricer,
                          int32_t max_locations);
 
 // The graph after (xfer, location) and whether that pair was valid (when it

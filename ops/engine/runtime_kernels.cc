@@ -61,7 +61,13 @@ class Partitioner {
     }
   }
 
-  RuntimeKernels Run() {
+  // previous: the partition of an earlier pass, or null for the first.
+  RuntimeKernels Run(const RuntimeKernels* previous) {
+    previous_ = previous;
+    claimed_.clear();
+    conv_kernel_ops_.clear();
+    std::fill(absorbed_into_.begin(), absorbed_into_.end(), -1);
+    std::fill(is_target_.begin(), is_target_.end(), false);
     MarkGelus();
     MarkMatMulInputs();
     MarkSkipLayerNorms();
@@ -84,7 +90,10 @@ class Partitioner {
       if (found != absorbed_by.end()) kernel.ops = found->second;
       kernel.ops.push_back(index);
       const std::string& type = graph_.op(index).type;
-      if (type == "Conv") ExtendConv(kernel);
+      if (type == "Conv") {
+        ExtendConv(kernel);
+        conv_kernel_ops_.insert(kernel.ops.begin(), kernel.ops.end());
+      }
       if (type == "MatMul" || type == "Gemm") ExtendMatMul(kernel);
       std::sort(kernel.ops.begin(), kernel.ops.end());
       const int32_t kernel_index = static_cast<int32_t>(result.kernels.size());
@@ -118,6 +127,28 @@ class Partitioner {
     claimed_.insert(index);
   }
 
+  // Whether onnxruntime keeps this op's output in its blocked (NCHWc)
+  // layout: outputs of Conv kernels and of pools over them. A residual Add
+  // fuses into a Conv only when its other operand is in that layout too.
+  // A Conv later in graph order has no kernel yet, so an epilogue op is
+  // followed back to the Conv it may fuse into (a few ops at most).
+  bool InBlockedLayout(int32_t index, int depth = 0) const {
+    const std::string& type = op(index).type;
+    if (type == "MaxPool" || type == "AveragePool") return true;
+    if (previous_ != nullptr) {
+      // Later passes know the previous pass's Conv kernels, Convs later in
+      // graph order included: a Conv kernel's output is blocked.
+      const int32_t kernel = previous_->kernel_of_op[static_cast<size_t>(index)];
+      return kernel >= 0 && previous_->kernels[static_cast<size_t>(kernel)].ops.back() == index &&
+             op(previous_->kernels[static_cast<size_t>(kernel)].ops.front()).type == "Conv";
+    }
+    if (conv_kernel_ops_.count(index) > 0 || type == "Conv") return true;
+    const bool epilogue = type == "BatchNormalization" || type == "Add" || type == "Mul" || IsActivation(type);
+    if (!epilogue || depth >= 4 || op(index).inputs.empty() || op(index).inputs[0].IsMissing()) return false;
+    const int32_t producer = op(index).inputs[0].op;
+    return readers_.Single(graph_, producer) == index && InBlockedLayout(producer, depth + 1);
+  }
+
   void ExtendConv(RuntimeKernel& kernel) {
     const int32_t conv = kernel.ops.back();
     const Shape& output_shape = op(conv).outputs[0].shape;
@@ -138,7 +169,7 @@ class Partitioner {
                  (graph_.TypeOf(*other).NumElements() == 1 || graph_.TypeOf(*other).NumElements() == channels)) {
         // a per-channel bias or scale folds into the weights
       } else if (!summed && !activated && next.type == "Add" && other != nullptr && !IsConstant(*other) &&
-                 graph_.TypeOf(*other).shape == output_shape) {
+                 graph_.TypeOf(*other).shape == output_shape && InBlockedLayout(other->op)) {
         summed = true;
         folding = false;
       } else if (!activated && IsActivation(next.type) && next.inputs[0].op == last) {
@@ -154,12 +185,8 @@ class Partitioner {
 
   void ExtendMatMul(RuntimeKernel& kernel) {
     const int32_t matmul = kernel.ops.back();
-    const Op& anchor = op(matmul);
-    const bool dense = anchor.type == "Gemm" ||
-                       (anchor.inputs.size() == 2 && IsConstant(anchor.inputs[1]) && graph_.TypeOf(anchor.inputs[1]).shape.size() == 2);
-    const Shape& output_shape = anchor.outputs[0].shape;
-    const int64_t columns = output_shape.empty() ? 1 : output_shape.back();
-    bool biased = anchor.type == "Gemm";
+    const bool dense = IsDense(matmul);
+    bool biased = op(matmul).type == "Gemm";
     bool scaled = false;
     int32_t last = matmul;
     while (true) {
@@ -167,8 +194,7 @@ class Partitioner {
       if (!Free(reader)) return;
       const Op& next = op(reader);
       const Edge* other = OtherInput(next, last);
-      if (dense && !biased && !scaled && next.type == "Add" && other != nullptr && IsConstant(*other) &&
-          graph_.TypeOf(*other).NumElements() == columns) {
+      if (dense && !biased && !scaled && last == matmul && IsBiasAdd(matmul, reader)) {
         biased = true;
       } else if (!biased && !scaled && (next.type == "Mul" || (next.type == "Div" && next.inputs[0].op == last)) &&
                  other != nullptr && IsScalarConstant(*other)) {
@@ -184,10 +210,26 @@ class Partitioner {
     }
   }
 
+  // A MatMul of a constant 2-D weight whose only reader adds a constant bias.
+  bool IsDense(int32_t matmul) const {
+    const Op& anchor = op(matmul);
+    return anchor.type == "Gemm" ||
+           (anchor.inputs.size() == 2 && IsConstant(anchor.inputs[1]) && graph_.TypeOf(anchor.inputs[1]).shape.size() == 2);
+  }
+  bool IsBiasAdd(int32_t matmul, int32_t add) const {
+    if (add < 0 || op(add).type != "Add") return false;
+    const Edge* other = OtherInput(op(add), matmul);
+    const Shape& output_shape = op(matmul).outputs[0].shape;
+    return other != nullptr && IsConstant(*other) && graph_.TypeOf(*other).NumElements() == (output_shape.empty() ? 1 : output_shape.back());
+  }
+  bool BecomesGemm(int32_t matmul) const { return IsDense(matmul) && IsBiasAdd(matmul, readers_.Single(graph_, matmul)); }
+
   // Scalar scales and last-two-axes transposes of a MatMul's inputs.
   void MarkMatMulInputs() {
     for (int32_t index = 0; index < graph_.NumOps(); ++index) {
-      if (op(index).type != "MatMul") continue;
+      // A MatMul that takes its bias becomes a Gemm first, and onnxruntime
+      // fuses scales into MatMul nodes only.
+      if (op(index).type != "MatMul" || BecomesGemm(index)) continue;
       for (const Edge& edge : op(index).inputs) {
         if (edge.IsMissing() || !launched_[static_cast<size_t>(edge.op)] || absorbed_into_[static_cast<size_t>(edge.op)] >= 0 ||
             is_target_[static_cast<size_t>(edge.op)] || readers_.Single(graph_, edge.op) != index) {
@@ -197,6 +239,8 @@ class Partitioner {
         bool fuses = false;
         if (producer.type == "Mul" && producer.inputs.size() == 2) {
           fuses = IsScalarConstant(producer.inputs[0]) != IsScalarConstant(producer.inputs[1]);
+        } else if (producer.type == "Div" && producer.inputs.size() == 2) {
+          fuses = !IsConstant(producer.inputs[0]) && IsScalarConstant(producer.inputs[1]);
         } else if (producer.type == "Transpose") {
           const auto found = producer.params.find("perm");
           if (found != producer.params.end()) {
@@ -234,9 +278,27 @@ class Partitioner {
           bias_of_matmul = true;
         }
       }
-      if (!bias_of_matmul) {
-        absorbed_into_[static_cast<size_t>(input.op)] = index;
-        is_target_[static_cast<size_t>(index)] = true;
+      if (bias_of_matmul) continue;
+      absorbed_into_[static_cast<size_t>(input.op)] = index;
+      is_target_[static_cast<size_t>(index)] = true;
+      // SkipLayerNormalization also takes a bias: Add(Add(x, bias), skip).
+      for (const Edge& operand : add.inputs) {
+        if (operand.IsMissing() || op(operand.op).type != "Add" || !launched_[static_cast<size_t>(operand.op)] ||
+            absorbed_into_[static_cast<size_t>(operand.op)] >= 0 || readers_.Single(graph_, operand.op) != input.op) {
+          continue;
+        }
+        const Op& inner = op(operand.op);
+        const Edge& x = IsConstant(inner.inputs[0]) ? inner.inputs[1] : inner.inputs[0];
+        const Edge& bias = IsConstant(inner.inputs[0]) ? inner.inputs[0] : inner.inputs[1];
+        const Shape& hidden = op(index).outputs[0].shape;
+        // The bias is one vector over the hidden axis (a position table is not).
+        const bool has_bias = IsConstant(bias) && !IsConstant(x) && !hidden.empty() &&
+                              graph_.TypeOf(bias).NumElements() == hidden.back();
+        const bool gemm_bias = !x.IsMissing() && (op(x.op).type == "MatMul" || op(x.op).type == "Gemm") && BecomesGemm(x.op);
+        if (has_bias && !gemm_bias) {
+          absorbed_into_[static_cast<size_t>(operand.op)] = index;
+          break;
+        }
       }
     }
   }
@@ -293,19 +355,29 @@ class Partitioner {
   std::vector<int32_t> absorbed_into_;
   std::vector<bool> is_target_;  // ops that others were marked to fuse into
   std::unordered_set<int32_t> claimed_;
+  std::unordered_set<int32_t> conv_kernel_ops_;
+  const RuntimeKernels* previous_ = nullptr;
 };
 
-// Per member input: (member position, output) of the member feeding it, or (-1, -1).
+// Per member input: (member position, output) of the member feeding it;
+// (-1, k) for the k-th distinct tensor from outside the kernel (GELU reads x
+// twice, and the runtime fuses only when both reads are one tensor); (-1, -1)
+// for an omitted optional input.
 std::vector<std::vector<std::pair<int32_t, int32_t>>> MemberInputs(const Graph& graph, const RuntimeKernel& kernel) {
   std::vector<std::vector<std::pair<int32_t, int32_t>>> wiring;
+  std::vector<Edge> externals;
   for (int32_t member : kernel.ops) {
     std::vector<std::pair<int32_t, int32_t>> inputs;
     for (const Edge& edge : graph.op(member).inputs) {
       const auto position = std::find(kernel.ops.begin(), kernel.ops.end(), edge.op);
-      if (edge.IsMissing() || position == kernel.ops.end()) {
+      if (edge.IsMissing()) {
         inputs.emplace_back(-1, -1);
-      } else {
+      } else if (position != kernel.ops.end()) {
         inputs.emplace_back(static_cast<int32_t>(position - kernel.ops.begin()), edge.output);
+      } else {
+        auto known = std::find(externals.begin(), externals.end(), edge);
+        if (known == externals.end()) known = externals.insert(externals.end(), edge);
+        inputs.emplace_back(-1, static_cast<int32_t>(known - externals.begin()));
       }
     }
     wiring.push_back(std::move(inputs));
@@ -316,20 +388,87 @@ std::vector<std::vector<std::pair<int32_t, int32_t>>> MemberInputs(const Graph& 
 }  // namespace
 
 RuntimeKernels FindRuntimeKernels(const Graph& graph, const std::vector<bool>& constant) {
-  return Partitioner(graph, constant).Run();
+  // Whether a residual Add fuses depends on whether its other operand is a
+  // Conv kernel's output, which may come later in graph order; each pass
+  // decides with the previous pass's kernels until nothing changes (the
+  // first pass guesses by following epilogue ops back to a Conv).
+  Partitioner partitioner(graph, constant);
+  RuntimeKernels current = partitioner.Run(nullptr);
+  for (int pass = 0; pass < 4; ++pass) {
+    RuntimeKernels next = partitioner.Run(&current);
+    const bool settled = next.kernel_of_op == current.kernel_of_op;
+    current = std::move(next);
+    if (settled) break;
+  }
+  return current;
 }
 
-std::string KernelKey(const Graph& graph, const RuntimeKernel& kernel, const std::vector<bool>& constant) {
-  if (kernel.ops.size() == 1) return CostKey(graph, kernel.ops[0], constant);
+namespace {
+
+// A kernel as its key sees it: per member, its cost key, cost hash and
+// wiring. An engine Conv with a fused activation is spelled as the Conv and
+// a Relu, so it has the key of the same kernel reached from an unfused
+// Conv -> Relu (onnxruntime runs both as one FusedConv).
+struct KeyMember {
+  std::string key;
+  uint64_t hash;
+  std::vector<std::pair<int32_t, int32_t>> wiring;
+};
+
+bool HasFusedActivation(const Op& op) { return op.type == "Conv" && op.params.count("activation") > 0; }
+
+std::vector<KeyMember> KeyMembers(const Graph& graph, const RuntimeKernel& kernel, const std::vector<bool>& constant) {
   const auto wiring = MemberInputs(graph, kernel);
-  std::string key = "kernel[";
+  std::vector<KeyMember> members;
   for (size_t position = 0; position < kernel.ops.size(); ++position) {
+    const int32_t index = kernel.ops[position];
+    const Op& op = graph.op(index);
+    if (!HasFusedActivation(op)) {
+      members.push_back({CostKey(graph, index, constant), CostHash(graph, index, constant), wiring[position]});
+      continue;
+    }
+    // Only a lone Conv carries the engine's activation (ExtendConv adds
+    // nothing after an activation), so the Relu reads member 0.
+    Op plain = op;
+    plain.params.erase("activation");
+    std::vector<CostInput> inputs;
+    for (const Edge& edge : op.inputs) {
+      inputs.push_back(edge.IsMissing() ? CostInput{}
+                                        : CostInput{&graph.TypeOf(edge), static_cast<bool>(constant[static_cast<size_t>(edge.op)]),
+                                                    graph.IntValuesOf(edge)});
+    }
+    std::string key = CostKey(graph, index, constant);
+    for (const std::string text : {"activation=\"relu\",", ",activation=\"relu\"", "activation=\"relu\""}) {
+      const size_t found = key.rfind(text);
+      if (found != std::string::npos) {
+        key.erase(found, text.size());
+        break;
+      }
+    }
+    members.push_back({key, CostHash(plain, inputs), wiring[position]});
+    Op relu;
+    relu.type = "Relu";
+    relu.outputs = {op.outputs[0]};
+    members.push_back({"Relu(" + TensorTypeToString(op.outputs[0]) + ")->1{}",
+                       CostHash(relu, {CostInput{&op.outputs[0], false, nullptr}}),
+                       {{static_cast<int32_t>(members.size() - 1), 0}}});
+  }
+  return members;
+}
+
+}  // namespace
+
+std::string KernelKey(const Graph& graph, const RuntimeKernel& kernel, const std::vector<bool>& constant) {
+  if (kernel.ops.size() == 1 && !HasFusedActivation(graph.op(kernel.ops[0]))) return CostKey(graph, kernel.ops[0], constant);
+  std::string key = "kernel[";
+  const std::vector<KeyMember> members = KeyMembers(graph, kernel, constant);
+  for (size_t position = 0; position < members.size(); ++position) {
     if (position) key += " | ";
-    key += CostKey(graph, kernel.ops[position], constant) + " <- (";
-    for (size_t i = 0; i < wiring[position].size(); ++i) {
+    key += members[position].key + " <- (";
+    for (size_t i = 0; i < members[position].wiring.size(); ++i) {
       if (i) key += ",";
-      const auto& [member, output] = wiring[position][i];
-      key += member < 0 ? std::string("x") : std::to_string(member) + ":" + std::to_string(output);
+      const auto& [member, output] = members[position].wiring[i];
+      key += member >= 0 ? std::to_string(member) + ":" + std::to_string(output) : output >= 0 ? "x" + std::to_string(output) : std::string("-");
     }
     key += ")";
   }
@@ -337,13 +476,12 @@ std::string KernelKey(const Graph& graph, const RuntimeKernel& kernel, const std
 }
 
 uint64_t KernelHash(const Graph& graph, const RuntimeKernel& kernel, const std::vector<bool>& constant) {
-  if (kernel.ops.size() == 1) return CostHash(graph, kernel.ops[0], constant);
+  if (kernel.ops.size() == 1 && !HasFusedActivation(graph.op(kernel.ops[0]))) return CostHash(graph, kernel.ops[0], constant);
   uint64_t hash = 0x6b65726e656cULL;
-  const auto wiring = MemberInputs(graph, kernel);
-  for (size_t position = 0; position < kernel.ops.size(); ++position) {
-    hash = CombineHash(hash, CostHash(graph, kernel.ops[position], constant));
-    for (const auto& [member, output] : wiring[position]) {
-      hash = CombineHash(hash, static_cast<uint64_t>(static_cast<int64_t>(member) * 131 + output));
+  for (const KeyMember& member : KeyMembers(graph, kernel, constant)) {
+    hash = CombineHash(hash, member.hash);
+    for (const auto& [source, output] : member.wiring) {
+      hash = CombineHash(hash, static_cast<uint64_t>(static_cast<int64_t>(source) * 131 + output));
     }
   }
   return hash;

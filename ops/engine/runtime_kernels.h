@@ -68,8 +68,9 @@ uint64_t KernelHash(const Graph& graph, const RuntimeKernel& kernel, const std::
 
 // A kernel as a small graph: its members' descriptors (MeasurementDescriptorOf,
 // except that a Conv's fused activation is kept in fused_activation) and, per
-// member input, the member position and output that feeds it, or (-1, -1)
-// for a tensor from outside the kernel.
+// member input, the member position and output that feeds it; (-1, k) for
+// the k-th distinct tensor from outside the kernel; (-1, -1) for an omitted
+// optional input.
 struct KernelDescriptor {
   std::string kernel_key;
   std::vector<MeasurementDescriptor> members;

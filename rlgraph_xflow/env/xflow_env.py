@@ -4,6 +4,9 @@ Classes and functions in this file:
   XflowEnv: one computation graph; an action (xfer_id, location) applies
     one substitution. Registered as environment type "xflow".
   resolve_graph: a zoo name, an ONNX path or an XflowGraph -> XflowGraph.
+  shared_measured_cost_model: the process's MeasuredCostModel for a device
+    and cost cache, built once and shared by every environment that prices
+    with it.
 
 Episode rules:
   * xfer_id == N (NO-OP) ends the episode (terminated) and leaves the graph
@@ -26,6 +29,15 @@ action was invalid, and the step's wall seconds (`step_seconds`; left out
 with `time_steps=False`, since a wall time differs between two otherwise
 identical steps and gymnasium's determinism check compares infos).
 
+Costs: `cost_model: analytic` (the default) prices with the roofline of the
+device profile `device` (default h100); `cost_model: measured` prices by the
+kernels onnxruntime's CPU provider launches, from the measured kernel table
+of `device` (None or "local": this machine's, measuring the kernels it lacks
+into the cost cache; otherwise another machine's table in the cost cache,
+which must hold every kernel the episode meets). Measured environments of
+one process share one pricer per (device, cache file), so each kernel is
+measured once and later steps are table lookups.
+
 The state machine, the matcher and the observation features live in C++
 (ops/engine/environment.h); this class converts and validates.
 """
@@ -47,6 +59,34 @@ from rlgraph_xflow.env.observation import (EDGE_FEATURE_SIZE, GLOBAL_FEATURE_SIZ
 from rlgraph_xflow.env.rewards import CostMetrics, reward_from_spec
 
 NO_OP_NAME = "NO-OP"
+# (device key, cost cache path) -> MeasuredCostModel; see shared_measured_cost_model.
+_MEASURED_COST_MODELS: dict = {}
+
+
+def shared_measured_cost_model(device: Optional[str] = None):
+    """The process's MeasuredCostModel of `device` over the default cost cache.
+
+    One per (device key, cost cache path), so every environment of a process
+    (a BatchedXflowEnv's, the evaluation env, replays) shares one KernelPricer:
+    a kernel is measured (or looked up) once, then priced from the pricer's
+    memory. A changed $RLGRAPH_XFLOW_CACHE_DIR is another cache, so another model.
+
+    Args:
+        device: None or "local" for this machine's table; else the device
+            key of a table in the cost cache.
+
+    Raises:
+        CostError: from MeasuredCostModel: no table for `device`, or one
+            without its calibrated overheads.
+    """
+    from rlgraph_xflow.graphs.cost_cache import default_cache_path
+    from rlgraph_xflow.graphs.kernel_costs import MeasuredCostModel, local_device_name
+
+    key = (local_device_name() if device in (None, "local") else device, str(default_cache_path()))
+    model = _MEASURED_COST_MODELS.get(key)
+    if model is None:
+        model = _MEASURED_COST_MODELS[key] = MeasuredCostModel(device=device)
+    return model
 
 
 def resolve_graph(graph, batch_size: int = 1, sequence_length: Optional[int] = None, key_path: str = "env.graph",
@@ -104,21 +144,34 @@ class XflowEnv(gymnasium.Env):
         max_locations: L, the location cap per xfer.
         max_steps: steps after which an episode is truncated.
         invalid_reward: reward of an invalid action.
-        device: analytic cost profile ("h100", "v100", "rtx2070", "cpu").
+        cost_model: "analytic" (roofline of a device profile) or "measured"
+            (onnxruntime's kernels, from a measured table).
+        device: with "analytic", the profile ("h100" (default), "v100",
+            "rtx2070", "cpu"); with "measured", None or "local" (this
+            machine's table) or the device key of a table in the cost cache.
+            After construction, the profile or the table's device key.
         batch_size: batch size of zoo graphs and of symbolic batch dims.
         sequence_length: bert_base's sequence length.
         graph_options: more zoo.build options of a zoo graph, e.g. {layers: 2}
             for a 2-layer bert_base.
         time_steps: put the step's wall seconds into info.
         novelty_bonus: b of the count-based exploration bonus (0: none).
+
+    Raises:
+        SpecError: naming `<key_path>.<argument>` for a bad argument, e.g. an
+            unknown cost_model, an unknown analytic profile, or a measured
+            device whose table is not in the cost cache.
+        CostError: with "measured" and another machine's table, when reset
+            or step meets a kernel the table lacks (naming the kernel key
+            and the device; the environment is left as it was).
     """
 
     metadata = {"render_modes": []}
 
     def __init__(self, graph: Any = "squeezenet1_1", rules: Any = None, reward: Any = "incremental", max_locations: int = 200,
-                 max_steps: int = 100, invalid_reward: float = -100.0, device: str = "h100", batch_size: int = 1,
+                 max_steps: int = 100, invalid_reward: float = -100.0, device: Optional[str] = None, batch_size: int = 1,
                  sequence_length: Optional[int] = None, time_steps: bool = True, novelty_bonus: float = 0.0,
-                 graph_options: Optional[dict] = None, key_path: str = "env"):
+                 graph_options: Optional[dict] = None, cost_model: str = "analytic", key_path: str = "env"):
         from rlgraph_xflow.graphs import substitutions
         from rlgraph_xflow.ops import _engine
 
@@ -129,8 +182,14 @@ class XflowEnv(gymnasium.Env):
             raise SpecError(f"{key_path}.invalid_reward", f"expected a number, got {invalid_reward!r}")
         if isinstance(novelty_bonus, bool) or not isinstance(novelty_bonus, (int, float)) or not 0 <= novelty_bonus < math.inf:
             raise SpecError(f"{key_path}.novelty_bonus", f"expected a finite number >= 0, got {novelty_bonus!r}")
-        if device not in _engine.device_profiles():
-            raise SpecError(f"{key_path}.device", f"unknown device profile {device!r}; known: {', '.join(sorted(_engine.device_profiles()))}")
+        self.measured_cost_model = self._check_cost_model(cost_model, device, key_path)
+        self.cost_model = cost_model
+        if self.measured_cost_model is not None:
+            device = self.measured_cost_model.device
+        else:
+            from rlgraph_xflow.graphs.cost_models import DEFAULT_ANALYTIC_DEVICE
+
+            device = device or DEFAULT_ANALYTIC_DEVICE
         self.initial_graph = resolve_graph(graph, batch_size, sequence_length, f"{key_path}.graph", graph_options)
         self.library = rules if isinstance(rules, substitutions.RuleLibrary) else substitutions.load_rules(rules)
         self.reward_function = reward_from_spec(reward, f"{key_path}.reward")
@@ -140,7 +199,11 @@ class XflowEnv(gymnasium.Env):
         self.time_steps = bool(time_steps)
         self.novelty_bonus = float(novelty_bonus)
         self._visits: dict[int, int] = {}
-        self._state = _engine.EnvironmentState(self.library, device, max_locations)
+        if self.measured_cost_model is not None:
+            self._state = _engine.EnvironmentState(self.library, max_locations=max_locations,
+                                                   kernel_pricer=self.measured_cost_model.pricer)
+        else:
+            self._state = _engine.EnvironmentState(self.library, device, max_locations)
         self.num_xfers = len(self.library)
         self.max_pattern_ops = self._state.max_pattern_ops
         self.xfer_names = [self.library.rule_name(index) for index in range(self.num_xfers)]
@@ -154,6 +217,38 @@ class XflowEnv(gymnasium.Env):
         self.action_space = gymnasium.spaces.MultiDiscrete([self.num_xfers + 1, max_locations])
         self._steps = 0
         self._started = False
+
+    @staticmethod
+    def _check_cost_model(cost_model: Any, device: Any, key_path: str):
+        """Checks cost_model and device; returns the shared MeasuredCostModel for "measured", else None."""
+        from rlgraph_xflow.graphs.cost_models import COST_MODELS
+        from rlgraph_xflow.graphs.errors import CostError
+        from rlgraph_xflow.ops import _engine
+
+        if not isinstance(cost_model, str) or cost_model not in COST_MODELS:
+            import difflib
+
+            close = difflib.get_close_matches(str(cost_model), COST_MODELS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SpecError(f"{key_path}.cost_model",
+                            f"unknown cost model {cost_model!r}{hint}; expected one of: {', '.join(COST_MODELS)}")
+        if device is not None and (not isinstance(device, str) or not device):
+            raise SpecError(f"{key_path}.device", f"expected a device name (a non-empty string) or nothing, got {device!r}")
+        if cost_model == "analytic":
+            profiles = sorted(_engine.device_profiles())
+            if device is not None and device not in profiles:
+                raise SpecError(f"{key_path}.device", f"unknown device profile {device!r} for the analytic cost model; known: "
+                                f"{', '.join(profiles)} (a measured kernel table's device needs {key_path}.cost_model: measured)")
+            return None
+        try:
+            return shared_measured_cost_model(device)
+        except CostError as error:
+            # A config's base often names an analytic profile (device: h100); say so rather than only "no table".
+            hint = ""
+            if device in _engine.device_profiles():
+                hint = (f"; {device!r} is an analytic device profile: with {key_path}.cost_model: measured, set "
+                        f"{key_path}.device to local (this machine) or to the device key of a measured table")
+            raise SpecError(f"{key_path}.device", f"no usable measured kernel table for {device!r}: {error}{hint}") from error
 
     # gymnasium API -------------------------------------------------------------
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):

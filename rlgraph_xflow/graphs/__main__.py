@@ -1,7 +1,7 @@
 """`python -m rlgraph_xflow.graphs` — look at computation graphs.
 
 Commands:
-  stats MODEL_OR_FILE [--json] [--cost-model analytic|measured] [--device NAME]
+  stats MODEL_OR_FILE [--json] [--cost-model measured|analytic] [--device NAME] [--cost-table FILE]
       Ops, unique op types, opaque ops and the four cost metrics (runtime,
       FLOPs, memory access, kernel launches), like the dissertation's
       Table 4.1. MODEL_OR_FILE is a zoo name or an .onnx path.
@@ -39,8 +39,10 @@ def _parse_arguments(argv):
     stats = commands.add_parser("stats", help="op counts and cost metrics of a graph")
     stats.add_argument("model", help="a zoo model name or an .onnx file")
     stats.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    stats.add_argument("--cost-model", choices=("analytic", "measured"), default="analytic")
-    stats.add_argument("--device", default=None, help="analytic device profile (default h100); measured: cache device name")
+    stats.add_argument("--cost-model", choices=("measured", "analytic"), default="measured",
+                       help="measured (default): onnxruntime's kernels as they run in a graph, on this machine or from a table; analytic: a roofline")
+    stats.add_argument("--device", default=None, help="analytic: device profile (default h100); measured: 'local' (default) or a table's device key")
+    stats.add_argument("--cost-table", default=None, metavar="FILE", help="measured: a cost-table file measured on another machine")
     stats.add_argument("--batch-size", type=int, default=1, help="batch size of zoo models and of symbolic batch dims")
     stats.add_argument("--sequence-length", type=int, default=None, help="bert_base sequence length (default 64)")
     stats.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE", help="bind a symbolic dimension of an .onnx input")
@@ -78,16 +80,12 @@ def _load(arguments):
 
 
 def _stats(arguments) -> int:
-    name, graph = _load(arguments)
-    if arguments.cost_model == "measured":
-        from rlgraph_xflow.graphs.measure import MeasuredProvider
+    from rlgraph_xflow.graphs.cost_models import resolve_cost_source
 
-        provider = MeasuredProvider(device_name=arguments.device)
-        cost = graph.cost(provider=provider)
-        device = provider.device_name
-    else:
-        device = arguments.device or "h100"
-        cost = graph.cost(provider="analytic", device=device)
+    source = resolve_cost_source(arguments.cost_model, arguments.device, arguments.cost_table)
+    name, graph = _load(arguments)
+    cost = graph.cost(provider=source.measured, device=source.device) if source.measured else graph.cost("analytic", device=source.device)
+    device = source.device
     row = {
         "name": name,
         "num_ops": graph.num_ops,
@@ -101,7 +99,7 @@ def _stats(arguments) -> int:
     if arguments.json:
         print(json.dumps(row))
         return 0
-    print(f"Graph {name} ({arguments.cost_model} costs, device {device})")
+    print(f"Graph {name} ({source.describe()})")
     table = [
         ("Ops", f"{row['num_ops']}"),
         ("Unique op types", f"{row['num_op_types']}"),

@@ -3,9 +3,10 @@
 Holds:
   import_onnxruntime: imports onnxruntime without letting it write to $HOME.
   create_cpu_session: an InferenceSession on CPUExecutionProvider with every
-    graph optimisation on, from a ModelProto, serialized bytes or a file path.
-  median_latencies_ms: median wall times of several calls timed in turns after warm-up.
-  median_latency_ms: the same for one call.
+    graph optimisation on, from a ModelProto, serialized bytes or a file path
+    (optionally with session config entries).
+  median_latency_ms: the median wall time of one call after warm-up (timing
+    one model alone; comparing models is `latency.py`'s job).
   numpy_dtype: the numpy dtype for an onnxruntime type string ("tensor(float)").
 
 onnxruntime 1.2x+ writes a telemetry device id under
@@ -19,7 +20,7 @@ import os
 import statistics
 import time
 from types import ModuleType
-from typing import Callable, Sequence
+from typing import Callable, Mapping
 
 import numpy as np
 import onnx
@@ -60,12 +61,14 @@ def numpy_dtype(onnxruntime_type: str, where: str) -> type:
     return _ONNXRUNTIME_TYPES[onnxruntime_type]
 
 
-def create_cpu_session(model: onnx.ModelProto | bytes | str | os.PathLike):
+def create_cpu_session(model: onnx.ModelProto | bytes | str | os.PathLike, config_entries: Mapping[str, str] | None = None):
     """Creates an onnxruntime InferenceSession on the CPU with ORT_ENABLE_ALL.
 
     Args:
         model: a ModelProto, its serialized bytes, or a path to an .onnx file
             (a path also finds external weight files next to it).
+        config_entries: session config entries (`SessionOptions.add_session_config_entry`),
+            e.g. {"session.intra_op.allow_spinning": "0"}.
 
     Returns:
         onnxruntime.InferenceSession.
@@ -73,6 +76,8 @@ def create_cpu_session(model: onnx.ModelProto | bytes | str | os.PathLike):
     onnxruntime = import_onnxruntime()
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    for key, value in (config_entries or {}).items():
+        options.add_session_config_entry(key, value)
     if isinstance(model, onnx.ModelProto):
         model = model.SerializeToString()
     elif isinstance(model, os.PathLike):
@@ -80,21 +85,14 @@ def create_cpu_session(model: onnx.ModelProto | bytes | str | os.PathLike):
     return onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def median_latencies_ms(calls: Sequence[Callable[[], object]], runs: int, warmup: int) -> list[float]:
-    """Median milliseconds of each call over `runs` timed rounds, after `warmup` untimed rounds.
-
-    The calls take turns within every round, so a slow spell of the machine
-    (another process, frequency scaling) hits all of them alike instead of
-    whichever happened to be timed during it.
+def median_latency_ms(call: Callable[[], object], runs: int, warmup: int) -> float:
+    """Median milliseconds of `runs` timed calls of `call` after `warmup` untimed ones.
 
     Args:
-        calls: calls with no arguments, e.g. `lambda: session.run(None, feeds)`.
-        runs: number of timed rounds (at least 1).
-        warmup: number of untimed rounds first (at least 0): the first runs pay
+        call: a call with no arguments, e.g. `lambda: session.run(None, feeds)`.
+        runs: number of timed calls (at least 1).
+        warmup: number of untimed calls first (at least 0): the first runs pay
             for memory-arena growth and kernel selection.
-
-    Returns:
-        One median in milliseconds per call, in the order given.
 
     Raises:
         ValueError: runs < 1 or warmup < 0.
@@ -104,21 +102,10 @@ def median_latencies_ms(calls: Sequence[Callable[[], object]], runs: int, warmup
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup must be an int >= 0, found {warmup!r}")
     for _ in range(warmup):
-        for call in calls:
-            call()
-    timings: list[list[float]] = [[] for _ in calls]
+        call()
+    timings = []
     for _ in range(runs):
-        for call, call_timings in zip(calls, timings):
-            start = time.perf_counter_ns()
-            call()
-            call_timings.append((time.perf_counter_ns() - start) / 1e6)
-    return [statistics.median(call_timings) for call_timings in timings]
-
-
-def median_latency_ms(call: Callable[[], object], runs: int, warmup: int) -> float:
-    """Median milliseconds of `runs` timed calls of `call` after `warmup` untimed ones.
-
-    Raises:
-        ValueError: runs < 1 or warmup < 0.
-    """
-    return median_latencies_ms([call], runs, warmup)[0]
+        start = time.perf_counter_ns()
+        call()
+        timings.append((time.perf_counter_ns() - start) / 1e6)
+    return statistics.median(timings)

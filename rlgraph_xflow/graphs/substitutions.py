@@ -189,6 +189,7 @@ def greedy(
     fallback_to_analytic: bool = False,
     max_locations: int = _engine.DEFAULT_MAX_LOCATIONS,
     max_steps: int = 100000,
+    kernel_pricer: "_engine.KernelPricer | None" = None,
 ) -> SearchResult:
     """Greedy descent: applies the location that lowers the runtime most until none does.
 
@@ -203,6 +204,8 @@ def greedy(
         fallback_to_analytic: price keys nothing else prices with the roofline.
         max_locations: locations per xfer considered at each step.
         max_steps: bound on the number of rewrites applied.
+        kernel_pricer: price by the runtime's kernels instead (the measured
+            cost model, graphs/kernel_costs.py); excludes cost_table/measure.
 
     Returns:
         SearchResult.
@@ -214,6 +217,7 @@ def greedy(
     raw = _engine.greedy(
         graph.engine, library, device=device, cost_table=None if cost_table is None else dict(cost_table), measure=measure,
         fallback_to_analytic=fallback_to_analytic, max_locations=max_locations, max_steps=max_steps,
+        kernel_pricer=kernel_pricer,
     )
     return _search_result(graph, raw)
 
@@ -229,6 +233,7 @@ def backtracking(
     fallback_to_analytic: bool = False,
     max_locations: int = _engine.DEFAULT_MAX_LOCATIONS,
     time_limit_seconds: float | None = None,
+    kernel_pricer: "_engine.KernelPricer | None" = None,
 ) -> SearchResult:
     """TASO's cost-based backtracking search (priority queue by runtime, alpha relaxation, budget, hash dedup).
 
@@ -237,7 +242,7 @@ def backtracking(
         library: the rules.
         alpha: candidates with runtime < alpha * best are queued (>= 1).
         budget: graphs popped from the queue (>= 1).
-        device, cost_table, measure, fallback_to_analytic, max_locations: as for `greedy`.
+        device, cost_table, measure, fallback_to_analytic, max_locations, kernel_pricer: as for `greedy`.
         time_limit_seconds: also stop popping graphs once this much wall time
             has passed (None: only the budget stops it); for comparisons at
             equal wall-clock. The graph being expanded when time runs out is
@@ -257,6 +262,6 @@ def backtracking(
         graph.engine, library, alpha=alpha, budget=budget, device=device,
         cost_table=None if cost_table is None else dict(cost_table), measure=measure,
         fallback_to_analytic=fallback_to_analytic, max_locations=max_locations,
-        time_limit_seconds=time_limit_seconds or 0.0,
+        time_limit_seconds=time_limit_seconds or 0.0, kernel_pricer=kernel_pricer,
     )
     return _search_result(graph, raw)

@@ -2,18 +2,20 @@
 
 Holds:
   OutputDifference: how far one output of the candidate is from the original's.
-  VerificationResult: the verdict, the differences and the two median latencies.
+  VerificationResult: the verdict, the differences and the latency comparison.
   random_inputs: seeded random feeds for a model's inputs (floats from N(0, 1),
     integer ids below the size of the table they index).
-  verify: runs both models in onnxruntime on the same inputs and compares.
+  verify: runs both models in onnxruntime on the same inputs, compares their
+    outputs and times them under a LatencyProtocol (`latency.py`).
 
 Both models run on CPUExecutionProvider with ORT_ENABLE_ALL, so the latency
 comparison is between the two graphs as a deployed runtime would run them,
-not between one optimised and one unoptimised session.
+not between one optimised and one unoptimised session; spinning is off and
+the two are timed in alternating rounds (see `latency.py`).
 
 Example:
     >>> result = verify(zoo.build("resnet18"), "optimised.onnx")
-    >>> result.equal, result.latency_ms_original / result.latency_ms_candidate
+    >>> result.equal, result.latency.change, result.latency.verdict
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from rlgraph_xflow.graphs.onnxruntime_session import create_cpu_session, median_latencies_ms
+from rlgraph_xflow.graphs.latency import LatencyComparison, LatencyProtocol, compare_latencies, create_timing_session, time_sessions
 
 ModelSource = onnx.ModelProto | str | os.PathLike
 
@@ -60,9 +62,11 @@ class VerificationResult:
         max_abs_diff: the largest absolute difference over all outputs.
         max_rel_diff: the largest relative difference over all outputs.
         outputs: per-output differences, in the original's output order.
-        latency_ms_original: median latency of the original, in milliseconds.
-        latency_ms_candidate: median latency of the candidate, in milliseconds.
-        runs: how many timed runs each median is taken over.
+        latency_ms_original: the original's latency (median of round medians), in milliseconds.
+        latency_ms_candidate: the candidate's, in milliseconds.
+        latency: the candidate's latency change against the original's, its
+            noise band and the verdict ("faster", "same" or "slower").
+        protocol: the protocol both were timed with.
         rtol: the relative tolerance used.
         atol: the absolute tolerance used.
     """
@@ -73,7 +77,8 @@ class VerificationResult:
     outputs: tuple[OutputDifference, ...]
     latency_ms_original: float
     latency_ms_candidate: float
-    runs: int
+    latency: LatencyComparison
+    protocol: LatencyProtocol
     rtol: float
     atol: float
 
@@ -294,8 +299,7 @@ def _difference(name: str, original: np.ndarray, candidate: np.ndarray, rtol: fl
 def verify(
     original: ModelSource,
     candidate: ModelSource,
-    runs: int = 20,
-    warmup: int = 3,
+    protocol: LatencyProtocol | None = None,
     seed: int = 0,
     rtol: float = 1e-4,
     atol: float = 1e-4,
@@ -309,8 +313,7 @@ def verify(
         original: the reference model (ModelProto or path to an .onnx file).
         candidate: the rewritten model; it must have the same input and output
             names, types and static shapes.
-        runs: timed runs per model; each latency is their median (20 by default).
-        warmup: untimed runs per model before timing.
+        protocol: how both are timed (default: LatencyProtocol()).
         seed: seed of the random inputs.
         rtol: relative tolerance: an element matches when
             |candidate - original| <= atol + rtol * |original|.
@@ -325,13 +328,14 @@ def verify(
 
     Raises:
         ValueError: the models' inputs or outputs differ in name, type or
-            shape; a bad input_values entry; an integer input without a known range.
+            shape; a bad input_values entry; an integer input without a known
+            range; a protocol that is not a LatencyProtocol.
         FileNotFoundError: a path that does not exist.
         TypeError: a model that is neither a ModelProto nor a path.
     """
-    for label, value in (("runs", runs), ("warmup", warmup)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if label == "runs" else 0):
-            raise ValueError(f"verify: {label} must be an int >= {1 if label == 'runs' else 0}, found {value!r}")
+    protocol = LatencyProtocol() if protocol is None else protocol
+    if not isinstance(protocol, LatencyProtocol):
+        raise ValueError(f"verify: protocol must be a LatencyProtocol or None, found {type(protocol).__name__} {protocol!r}")
     for label, value in (("rtol", rtol), ("atol", atol)):
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
             raise ValueError(f"verify: {label} must be a number >= 0, found {value!r}")
@@ -343,27 +347,27 @@ def verify(
 
     feeds = {**_random_values(original_proto, seed, dims, int_high, skip=set(overrides)), **overrides}
     output_names = [value.name for value in original_proto.graph.output]
-    original_session = create_cpu_session(original)
-    candidate_session = create_cpu_session(candidate)
+    original_session = create_timing_session(original)
+    candidate_session = create_timing_session(candidate)
     original_outputs = original_session.run(output_names, feeds)
     candidate_outputs = candidate_session.run(output_names, feeds)
     differences = tuple(
         _difference(name, np.asarray(original_output), np.asarray(candidate_output), rtol, atol)
         for name, original_output, candidate_output in zip(output_names, original_outputs, candidate_outputs)
     )
-    latency_original, latency_candidate = median_latencies_ms(
-        [lambda: original_session.run(output_names, feeds), lambda: candidate_session.run(output_names, feeds)],
-        runs=runs,
-        warmup=warmup,
+    original_samples, candidate_samples = time_sessions(
+        [lambda: original_session.run(output_names, feeds), lambda: candidate_session.run(output_names, feeds)], protocol
     )
+    latency = compare_latencies(original_samples, candidate_samples, protocol.min_noise)
     return VerificationResult(
         equal=all(difference.equal for difference in differences),
         max_abs_diff=max((difference.max_abs_diff for difference in differences), default=0.0),
         max_rel_diff=max((difference.max_rel_diff for difference in differences), default=0.0),
         outputs=differences,
-        latency_ms_original=latency_original,
-        latency_ms_candidate=latency_candidate,
-        runs=runs,
+        latency_ms_original=latency.original_ms,
+        latency_ms_candidate=latency.candidate_ms,
+        latency=latency,
+        protocol=protocol,
         rtol=rtol,
         atol=atol,
     )

@@ -10,6 +10,10 @@ Holds:
     counts, opaque ops, cost, measurement descriptors).
 
 Cost providers (XflowGraph.cost):
+  "measured"  onnxruntime's kernels as they run inside a graph, from a
+              measured table of this machine (kernels it lacks are measured)
+              or of the named device (graphs/kernel_costs.py).
+  a MeasuredCostModel (graphs/kernel_costs.py): the same, with its table.
   "analytic"  the engine's roofline model for a named device profile
               (rtx2070, v100, h100, cpu).
   "table"     measured runtimes given as {cost_key: ms}; a missing key raises
@@ -201,16 +205,18 @@ class XflowGraph:
     def cost(
         self,
         provider: Any = "analytic",
-        device: str = "h100",
+        device: str | None = None,
         cost_table: Mapping[str, float] | None = None,
         fallback_to_analytic: bool = False,
     ) -> GraphCost:
         """Prices the graph.
 
         Args:
-            provider: "analytic", "table", or an object with
-                `.costs(descriptors) -> {cost_key: ms}`.
-            device: device profile for "analytic" (and for the fallback).
+            provider: "measured", "analytic", "table", a MeasuredCostModel,
+                or an object with `.costs(descriptors) -> {cost_key: ms}`.
+            device: device profile for "analytic" (and for the fallback;
+                default h100);
+                for "measured", the table's device (None: this machine).
             cost_table: {cost_key: ms} for provider="table".
             fallback_to_analytic: price keys missing from a measured table
                 with the roofline on `device` instead of raising.
@@ -223,13 +229,19 @@ class XflowGraph:
             CostError: unknown provider or device, a missing cost key, or a
                 negative runtime in the table.
         """
-        if isinstance(provider, str) and provider == "analytic":
-            result = self.engine.cost(device=device)
+        from rlgraph_xflow.graphs.kernel_costs import MeasuredCostModel
+
+        if isinstance(provider, str) and provider == "measured":
+            provider = MeasuredCostModel(device=device)
+        if isinstance(provider, MeasuredCostModel):
+            result = provider.price(self.engine)
+        elif isinstance(provider, str) and provider == "analytic":
+            result = self.engine.cost(device=device or "h100")
         else:
             if isinstance(provider, str):
                 if provider != "table":
                     raise CostError(
-                        f"unknown cost provider {provider!r}; expected 'analytic', 'table' or an object with .costs(descriptors)"
+                        f"unknown cost provider {provider!r}; expected 'measured', 'analytic', 'table' or an object with .costs(descriptors)"
                     )
                 if cost_table is None:
                     raise CostError("provider='table' needs cost_table={cost_key: ms}")
@@ -240,7 +252,7 @@ class XflowGraph:
                 raise CostError(
                     f"cost provider must be 'analytic', 'table' or have a .costs(descriptors) method, got {type(provider).__name__}"
                 )
-            result = self.engine.cost(device=device if fallback_to_analytic else None, cost_table=table)
+            result = self.engine.cost(device=(device or "h100") if fallback_to_analytic else None, cost_table=table)
         records = tuple(
             OpCostRecord(
                 name=op["name"],

@@ -2,16 +2,21 @@
 
 Usage:
   python -m rlgraph_xflow.optimize MODEL_OR_FILE --search greedy|backtracking
-      [--alpha A] [--budget B] [--cost-model analytic|measured] [--device NAME]
+      [--alpha A] [--budget B] [--cost-model measured|analytic] [--device NAME] [--cost-table FILE]
       [--rules PATH ...] [--max-locations L] [--batch-size N]
       [--sequence-length S] [--dim NAME=VALUE ...] [--seed K]
-      [--latency-runs R] [--rtol T] [--atol T] --out DIR
+      [--latency-rounds R] [--latency-runs-per-round N] [--allow-slower]
+      [--rtol T] [--atol T] --out DIR
 
 Writes DIR/optimized.onnx (only when verified) and DIR/result.json, and
-prints a one-line summary. Exit status: 0 verified; 2 bad input (one
-`error:` line on stderr, nothing written to DIR); 3 verification failed (one
-`error:` line naming the rule that broke equivalence; result.json with
-verified=false, no optimized.onnx).
+prints a one-line summary: the real onnxruntime latency change first (with
+its noise band and verdict), then the estimated cost change (named by its
+cost model and device). When the optimized graph measures slower beyond the
+noise, the original model is written as optimized.onnx instead and a second
+line says so (`--allow-slower` exports the slower graph anyway). Exit
+status: 0 verified; 2 bad input (one `error:` line on stderr, nothing
+written to DIR); 3 verification failed (one `error:` line naming the rule
+that broke equivalence; result.json with verified=false, no optimized.onnx).
 """
 from __future__ import annotations
 
@@ -55,15 +60,22 @@ def _parse_arguments(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--search", required=True, choices=("greedy", "backtracking"))
     parser.add_argument("--alpha", type=lambda text: _number(text, float, "--alpha"), default=None, help="backtracking: queue candidates cheaper than alpha * best (>= 1, default 1.05)")
     parser.add_argument("--budget", type=lambda text: _number(text, int, "--budget"), default=None, help="backtracking: graphs explored (>= 1, default 1000)")
-    parser.add_argument("--cost-model", choices=("analytic", "measured"), default="analytic")
-    parser.add_argument("--device", default=None, help="analytic: device profile (default h100); measured: the cost cache's device key (default: this CPU)")
+    parser.add_argument("--cost-model", choices=("measured", "analytic"), default="measured",
+                        help="measured (default): onnxruntime's kernels as they run in a graph; analytic: a device profile's roofline")
+    parser.add_argument("--device", default=None, help="analytic: device profile (default h100); measured: 'local' (default, this machine) or the device key of a measured table")
+    parser.add_argument("--cost-table", default=None, metavar="FILE", help="measured: a cost-table file measured on another machine (its recorded device must match --device)")
     parser.add_argument("--rules", action="append", default=None, metavar="PATH", help="a *.rules file or folder (repeatable); default: the packaged library")
     parser.add_argument("--max-locations", type=lambda text: _number(text, int, "--max-locations"), default=None, help="locations per xfer (default 200)")
     parser.add_argument("--batch-size", type=lambda text: _number(text, int, "--batch-size"), default=1)
     parser.add_argument("--sequence-length", type=lambda text: _number(text, int, "--sequence-length"), default=None, help="bert_base only (default 64)")
     parser.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE", help="size of a symbolic dimension of an .onnx input")
     parser.add_argument("--seed", type=lambda text: _number(text, int, "--seed"), default=0, help="seed of the verification inputs")
-    parser.add_argument("--latency-runs", type=lambda text: _number(text, int, "--latency-runs"), default=20, help="timed onnxruntime runs per model (>= 20)")
+    parser.add_argument("--latency-rounds", type=lambda text: _number(text, int, "--latency-rounds"), default=7,
+                        help="alternating onnxruntime timing rounds (>= 3; the noise band is their spread)")
+    parser.add_argument("--latency-runs-per-round", type=lambda text: _number(text, int, "--latency-runs-per-round"), default=10,
+                        help="timed runs of each model per round (>= 1; a round's figure is their median)")
+    parser.add_argument("--allow-slower", action="store_true",
+                        help="export the optimized graph even when it measures slower than the original beyond the noise")
     parser.add_argument("--rtol", type=lambda text: _number(text, float, "--rtol"), default=1e-4)
     parser.add_argument("--atol", type=lambda text: _number(text, float, "--atol"), default=1e-4)
     parser.add_argument("--out", required=True, help="folder for optimized.onnx and result.json")
@@ -78,6 +90,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from rlgraph_xflow.optimize.pipeline import OptimizeInputError, VerificationFailed, optimize
 
     try:
+        protocol = _protocol(arguments)
         report = optimize(
             arguments.model,
             arguments.out,
@@ -86,13 +99,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             budget=arguments.budget,
             cost_model=arguments.cost_model,
             device=arguments.device,
+            cost_table=arguments.cost_table,
             rules=arguments.rules,
             max_locations=_engine.DEFAULT_MAX_LOCATIONS if arguments.max_locations is None else arguments.max_locations,
             batch_size=arguments.batch_size,
             sequence_length=arguments.sequence_length,
             symbolic_dims=_parse_dims(arguments.dim),
             seed=arguments.seed,
-            latency_runs=arguments.latency_runs,
+            protocol=protocol,
+            allow_slower=arguments.allow_slower,
             rtol=arguments.rtol,
             atol=arguments.atol,
         )
@@ -102,13 +117,43 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (OptimizeInputError, CostError) as error:
         print("error: " + " ".join(str(error).split()), file=sys.stderr)
         return EXIT_USER_ERROR
-    print(
-        f"{report['model']}: {report['search']} search, cost {report['initial_cost_ms']:.4f} -> {report['final_cost_ms']:.4f} ms "
-        f"({100 * report['cost_reduction']:.1f}% less, {len(report['applied'])} rewrites, {report['search_seconds']:.2f} s); "
-        f"verified (max |diff| {report['max_abs_diff']:.3g}); onnxruntime {report['ort_latency_ms_original']:.3f} -> "
-        f"{report['ort_latency_ms_optimized']:.3f} ms; wrote {arguments.out}"
-    )
+    print(_summary_line(report, arguments.out))
+    if report["export_note"]:
+        print(f"note: {report['export_note']}")
     return 0
+
+
+def _protocol(arguments: argparse.Namespace):
+    """The LatencyProtocol of --latency-rounds and --latency-runs-per-round; a bad value is an OptimizeInputError."""
+    from rlgraph_xflow.graphs.latency import LatencyProtocol
+    from rlgraph_xflow.optimize.pipeline import OptimizeInputError
+
+    for option, value in (("--latency-rounds", arguments.latency_rounds), ("--latency-runs-per-round", arguments.latency_runs_per_round)):
+        if value < 1:
+            raise OptimizeInputError(f"{option} must be an int >= 1, found {value}")
+    return LatencyProtocol(rounds=arguments.latency_rounds, runs_per_round=arguments.latency_runs_per_round)
+
+
+def _summary_line(report: dict, out: str) -> str:
+    """The CLI's one-line summary: real latency first, then the estimate named by its cost model and device.
+
+    Example (one line):
+        squeezenet1_1: onnxruntime CPU latency 2.341 -> 2.298 ms (-1.8% ± 2.0%, same); estimated cost
+        (analytic h100) 0.3400 -> 0.2100 ms (-38.2%); greedy search, 12 rewrites, 0.52 s; verified
+        (max |diff| 1e-06); exported the optimized graph; wrote DIR
+    """
+    from rlgraph_xflow.graphs.latency import latency_line
+
+    initial, final = report["initial_cost_ms"], report["final_cost_ms"]
+    estimated_change = f"{100 * (final / initial - 1):+.1f}%" if initial > 0 else "n/a"
+    latency = latency_line(report["latency_ms_original"], report["latency_ms_optimized"], report["latency_change"],
+                           report["latency_noise"], report["latency_verdict"])
+    return (
+        f"{report['model']}: {latency}; "
+        f"estimated cost ({report['cost_model']} {report['device']}) {initial:.4f} -> {final:.4f} ms ({estimated_change}); "
+        f"{report['search']} search, {len(report['applied'])} rewrites, {report['search_seconds']:.2f} s; "
+        f"verified (max |diff| {report['max_abs_diff']:.3g}); exported the {report['exported']} graph; wrote {out}"
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,11 @@ Holds:
     the report (with the rule blamed); the CLI exits 3 on it.
   LoadedModel, load_model: a zoo name or an .onnx path -> the original model,
     its engine graph and the random inputs verification feeds both.
+  ExportCandidate: a graph that may be exported, with the result.json fields
+    that describe it.
+  write_verified_graph: verifies and times the candidates against the
+    original, cheapest first, and writes the first that is not slower (or the
+    original) with result.json.
   optimize: the whole pipeline; writes OUT/optimized.onnx and OUT/result.json.
 
 The output folder never holds an optimized.onnx that was not verified: the
@@ -16,6 +21,13 @@ renamed only when it matches; on a mismatch the file is deleted and
 result.json says verified=false and which rule broke equivalence. Outputs of
 an earlier run in the same folder are deleted when the search starts, so a
 failed run cannot leave an older optimized.onnx beside its report.
+
+Nor is a graph exported that runs slower than the original: verification
+also times both in onnxruntime (`rlgraph_xflow.graphs.latency`), and a
+candidate whose latency verdict is "slower" (beyond the noise band) is set
+aside for the next candidate, or for the original model itself, which is
+then written as optimized.onnx (result.json: exported "original", the
+rejected candidates and an export_note), unless allow_slower is set.
 """
 from __future__ import annotations
 
@@ -30,10 +42,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import onnx
 
-from rlgraph_xflow.graphs import XflowGraph, export, load
-from rlgraph_xflow.graphs.errors import OnnxLoadError
+from rlgraph_xflow.graphs import XflowGraph, cost_models, export, load
+from rlgraph_xflow.graphs.errors import CostError, OnnxLoadError
 from rlgraph_xflow.graphs.substitutions import RuleError, RuleLibrary, backtracking, greedy, load_rules
-from rlgraph_xflow.graphs.verify import random_inputs, verify
+from rlgraph_xflow.graphs.latency import LatencyProtocol
+from rlgraph_xflow.graphs.verify import VerificationResult, random_inputs, verify
 from rlgraph_xflow.ops import _engine
 from rlgraph_xflow.optimize.equivalence import EquivalenceChecker, first_breaking_step
 from rlgraph_xflow.optimize.replay import replay
@@ -43,6 +56,7 @@ __all__ = [
     "OPTIMIZED_FILE",
     "RESULT_FILE",
     "SEARCHES",
+    "ExportCandidate",
     "LoadedModel",
     "OptimizeInputError",
     "VerificationFailed",
@@ -52,11 +66,12 @@ __all__ = [
 ]
 
 SEARCHES = ("greedy", "backtracking")
-COST_MODELS = ("analytic", "measured")
+COST_MODELS = cost_models.COST_MODELS
 OPTIMIZED_FILE = "optimized.onnx"
 RESULT_FILE = "result.json"
 _UNVERIFIED_FILE = OPTIMIZED_FILE + ".unverified"
-MIN_LATENCY_RUNS = 20
+# A noise band is the spread of the rounds: fewer than this gives too few to spread.
+MIN_LATENCY_ROUNDS = 3
 
 
 class OptimizeInputError(ValueError):
@@ -168,7 +183,7 @@ def load_model(
     return LoadedModel(name=name, original=original, graph=graph, feeds=feeds)
 
 
-def _checked_options(search: str, alpha: float | None, budget: int | None, cost_model: str, latency_runs: int,
+def _checked_options(search: str, alpha: float | None, budget: int | None, cost_model: str,
                      rtol: float, atol: float, max_locations: int) -> tuple[float, int]:
     """Validates the scalar options; returns (alpha, budget) with backtracking's defaults filled in."""
     if search not in SEARCHES:
@@ -183,14 +198,25 @@ def _checked_options(search: str, alpha: float | None, budget: int | None, cost_
         raise OptimizeInputError(f"--alpha must be a number >= 1 (TASO uses 1.05), found {alpha!r}")
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
         raise OptimizeInputError(f"--budget must be an int >= 1 (graphs explored), found {budget!r}")
-    if isinstance(latency_runs, bool) or not isinstance(latency_runs, int) or latency_runs < MIN_LATENCY_RUNS:
-        raise OptimizeInputError(f"--latency-runs must be an int >= {MIN_LATENCY_RUNS}, found {latency_runs!r}")
     for label, value in (("--rtol", rtol), ("--atol", atol)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
             raise OptimizeInputError(f"{label} must be a number >= 0, found {value!r}")
     if isinstance(max_locations, bool) or not isinstance(max_locations, int) or max_locations < 1:
         raise OptimizeInputError(f"--max-locations must be an int >= 1, found {max_locations!r}")
     return float(alpha), budget
+
+
+def _checked_export_options(protocol: LatencyProtocol | None, allow_slower: bool) -> LatencyProtocol:
+    """Validates the latency protocol (default: LatencyProtocol()) and allow_slower; returns the protocol."""
+    protocol = LatencyProtocol() if protocol is None else protocol
+    if not isinstance(protocol, LatencyProtocol):
+        raise OptimizeInputError(f"latency protocol must be a LatencyProtocol or None, found {type(protocol).__name__} {protocol!r}")
+    if protocol.rounds < MIN_LATENCY_ROUNDS:
+        raise OptimizeInputError(f"--latency-rounds must be an int >= {MIN_LATENCY_ROUNDS} (the noise band is their spread), "
+                                 f"found {protocol.rounds!r}")
+    if not isinstance(allow_slower, bool):
+        raise OptimizeInputError(f"allow_slower must be true or false, found {type(allow_slower).__name__} {allow_slower!r}")
+    return protocol
 
 
 def _load_library(rules: Sequence[str | os.PathLike] | None) -> RuleLibrary:
@@ -228,22 +254,6 @@ def _write_json(path: str, document: Mapping[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-def _cost_sources(graph: XflowGraph, cost_model: str, device: str | None) -> tuple[dict[str, Any], str]:
-    """Search keyword arguments and the device's name."""
-    if cost_model == "analytic":
-        profile = device or "h100"
-        return {"device": profile}, profile
-    from rlgraph_xflow.graphs.measure import MeasuredProvider
-
-    provider = MeasuredProvider(device_name=device)
-    table = provider.costs(graph.measurement_descriptors())
-
-    def measure(descriptor: dict) -> float:
-        return provider.costs([descriptor])[descriptor["cost_key"]]
-
-    return {"cost_table": table, "measure": measure}, provider.device_name
-
-
 def _blame(loaded: LoadedModel, library: RuleLibrary, steps: Sequence[tuple[int, int]], result_graph: XflowGraph,
            max_locations: int, rtol: float, atol: float) -> dict[str, Any]:
     """Names the rewrite that breaks equivalence, by replaying the steps and bisecting the path."""
@@ -270,65 +280,167 @@ def _blame(loaded: LoadedModel, library: RuleLibrary, steps: Sequence[tuple[int,
     return blame
 
 
-def write_verified_graph(loaded: LoadedModel, library: RuleLibrary, graph: XflowGraph, steps: Sequence[tuple[int, int]],
+@dataclasses.dataclass(frozen=True)
+class ExportCandidate:
+    """A graph that may be exported.
+
+    Attributes:
+        source: what produced it, as export notes name it ("greedy search",
+            "greedy_policy", ...).
+        graph: the optimized engine graph.
+        steps: the (xfer, location) rewrites that produced it from the
+            original graph, in order (replayed to blame one on a mismatch).
+        fields: the result.json fields that describe it when it is exported:
+            final_cost_ms, cost_reduction, applied, steps and any others.
+    """
+
+    source: str
+    graph: XflowGraph
+    steps: Sequence[tuple[int, int]]
+    fields: Mapping[str, Any]
+
+
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:+.1f}%"
+
+
+def _latency_text(change: float, noise: float, verdict: str) -> str:
+    """E.g. "+6.3% ± 2.0%, slower"."""
+    return f"{_percent(change)} ± {100 * noise:.1f}%, {verdict}"
+
+
+def _rejections_text(rejected: Sequence[Mapping[str, Any]]) -> str:
+    """E.g. "greedy_policy's graph measured slower in onnxruntime (+6.3% ± 2.0%, slower)"."""
+    return "; ".join(
+        f"{entry['source']}'s graph measured slower in onnxruntime "
+        f"({_latency_text(entry['latency_change'], entry['latency_noise'], entry['latency_verdict'])})"
+        for entry in rejected
+    )
+
+
+def _save_original(loaded: LoadedModel, path: str) -> None:
+    """Writes the original model itself (weights included) to path."""
+    model = loaded.original if isinstance(loaded.original, onnx.ModelProto) else onnx.load(loaded.original)
+    onnx.save(model, path)
+
+
+def _verify_candidate(loaded: LoadedModel, graph: XflowGraph, path: str, protocol: LatencyProtocol, seed: int,
+                      rtol: float, atol: float) -> tuple[VerificationResult | None, str | None]:
+    """Exports graph to path, verifies and times it against the original: (VerificationResult or None, failure or None)."""
+    try:
+        onnx.save(export(graph), path)
+        verification = verify(loaded.original, path, protocol=protocol, seed=seed, rtol=rtol, atol=atol, input_values=loaded.feeds)
+    except Exception as error:  # an export error, onnxruntime refusing the model, or an interface mismatch: all mean "not verified"
+        # onnxruntime messages span lines; the report and the CLI's error line keep one.
+        return None, " ".join(f"the optimized model does not run like the original: {type(error).__name__}: {error}".split())
+    if verification.equal:
+        return verification, None
+    worst = max(verification.outputs, key=lambda output: output.max_abs_diff)
+    return verification, f"output {worst.name!r} differs from the original's by up to {worst.max_abs_diff:.3g} (rtol {rtol:g}, atol {atol:g})"
+
+
+def write_verified_graph(loaded: LoadedModel, library: RuleLibrary, candidates: Sequence[ExportCandidate],
                          report: dict[str, Any], folder: str, max_locations: int = _engine.DEFAULT_MAX_LOCATIONS, seed: int = 0,
-                         latency_runs: int = MIN_LATENCY_RUNS, rtol: float = 1e-4, atol: float = 1e-4) -> dict[str, Any]:
-    """Exports `graph`, verifies it against the original, and writes the results.
+                         protocol: LatencyProtocol | None = None, allow_slower: bool = False,
+                         rtol: float = 1e-4, atol: float = 1e-4) -> dict[str, Any]:
+    """Verifies and times the candidates against the original; writes the first one not slower, and the results.
 
     Shared by every producer of an optimized graph (the searches here, the
-    agents' greedy evaluation): optimized.onnx appears only when it verified;
-    result.json always holds `report` updated with the verification.
+    agent runs' candidates): optimized.onnx appears only when it verified;
+    result.json always holds `report` updated with the verification. The
+    candidates are tried in the order given (cheapest first): each is
+    exported, checked equal to the original and timed against it under
+    `protocol`. The first whose latency verdict is not "slower" is exported
+    (with allow_slower, the first at all); when every one is slower the
+    original model itself is written as optimized.onnx. Candidates whose
+    graph (by hash) was already tried are skipped.
 
     Args:
         loaded: the original model, its engine graph and the verification inputs.
-        library: the rules the producer applied (to blame one on a mismatch).
-        graph: the optimized graph.
-        steps: the (xfer, location) rewrites that produced it from
-            loaded.graph, in order (replayed to blame one on a mismatch).
-        report: result.json's other fields.
+        library: the rules the producers applied (to blame one on a mismatch).
+        candidates: the graphs to try, cheapest first (at least one).
+        report: result.json's other fields; it must hold initial_cost_ms (an
+            exported original costs that).
         folder: an existing, writable output folder.
-        max_locations: the location cap the producer used.
+        max_locations: the location cap the producers used.
+        seed: seed of the random inputs of inputs not in loaded.feeds.
+        protocol: how the models are timed (default LatencyProtocol()).
+        allow_slower: export the first candidate even when it measures slower.
+        rtol, atol: verification tolerance.
 
     Returns:
-        The report with verified, max_abs_diff, max_rel_diff, the onnxruntime
-        latencies and optimized_onnx filled in.
+        The report with the exported candidate's fields and verified,
+        max_abs_diff, max_rel_diff, latency_ms_original,
+        latency_ms_optimized, latency_change, latency_noise,
+        latency_verdict, latency_protocol, exported ("optimized" or
+        "original"), rejected_candidates (source, cost and latency of each
+        candidate set aside as slower), export_note (one line when the
+        exported graph is not simply the first candidate, or is slower;
+        null otherwise) and optimized_onnx filled in.
 
     Raises:
-        VerificationFailed: the graph differs from the original (result.json
+        VerificationFailed: a candidate differs from the original (result.json
             says which rule broke equivalence; no optimized.onnx is written).
+        OptimizeInputError: no candidates, or a bad protocol or allow_slower.
     """
+    protocol = _checked_export_options(protocol, allow_slower)
+    if not candidates:
+        raise OptimizeInputError("write_verified_graph needs at least one candidate graph")
     optimized_path, unverified_path, result_path = (os.path.join(folder, name) for name in (OPTIMIZED_FILE, _UNVERIFIED_FILE, RESULT_FILE))
     for stale in (optimized_path, unverified_path, result_path):
         _remove(stale)
-    report = {**report, "verified": False, "max_abs_diff": None, "max_rel_diff": None, "rtol": rtol, "atol": atol,
-              "latency_runs": latency_runs, "ort_latency_ms_original": None, "ort_latency_ms_optimized": None,
-              "optimized_onnx": None, "failing_rule": None}
-    failure = None
-    try:
-        onnx.save(export(graph), unverified_path)
-        verification = verify(loaded.original, unverified_path, runs=latency_runs, seed=seed, rtol=rtol, atol=atol, input_values=loaded.feeds)
-    except Exception as error:  # an export error, onnxruntime refusing the model, or an interface mismatch: all mean "not verified"
-        # onnxruntime messages span lines; the report and the CLI's error line keep one.
-        failure = " ".join(f"the optimized model does not run like the original: {type(error).__name__}: {error}".split())
-    else:
-        report.update(
-            max_abs_diff=verification.max_abs_diff,
-            max_rel_diff=verification.max_rel_diff,
-            ort_latency_ms_original=verification.latency_ms_original,
-            ort_latency_ms_optimized=verification.latency_ms_candidate,
-        )
-        if verification.equal:
-            os.replace(unverified_path, optimized_path)
-            report.update(verified=True, optimized_onnx=OPTIMIZED_FILE)
+    base = {**report, "verified": False, "max_abs_diff": None, "max_rel_diff": None, "rtol": rtol, "atol": atol,
+            "latency_protocol": protocol.describe(), "allow_slower": allow_slower, "latency_ms_original": None,
+            "latency_ms_optimized": None, "latency_change": None, "latency_noise": None, "latency_verdict": None,
+            "exported": None, "rejected_candidates": [], "export_note": None, "optimized_onnx": None, "failing_rule": None}
+    rejected: list[dict[str, Any]] = []
+    tried: set[int] = set()
+    for candidate in candidates:
+        if candidate.graph.hash() in tried:
+            continue
+        tried.add(candidate.graph.hash())
+        report = {**base, **candidate.fields}
+        verification, failure = _verify_candidate(loaded, candidate.graph, unverified_path, protocol, seed, rtol, atol)
+        if verification is not None:
+            latency = verification.latency
+            report.update(max_abs_diff=verification.max_abs_diff, max_rel_diff=verification.max_rel_diff,
+                          latency_ms_original=latency.original_ms, latency_ms_optimized=latency.candidate_ms,
+                          latency_change=latency.change, latency_noise=latency.noise, latency_verdict=latency.verdict)
+        if failure is not None:
+            _remove(unverified_path)
+            report.update(_blame(loaded, library, list(candidate.steps), candidate.graph, max_locations, rtol, atol))
+            report["error"] = f"verification failed: {failure}; {report.pop('explanation')}"
             _write_json(result_path, report)
-            return report
-        worst = max(verification.outputs, key=lambda output: output.max_abs_diff)
-        failure = f"output {worst.name!r} differs from the original's by up to {worst.max_abs_diff:.3g} (rtol {rtol:g}, atol {atol:g})"
-    _remove(unverified_path)
-    report.update(_blame(loaded, library, list(steps), graph, max_locations, rtol, atol))
-    report["error"] = f"verification failed: {failure}; {report.pop('explanation')}"
+            raise VerificationFailed(f"{report['error']}; no {OPTIMIZED_FILE} written, details in {result_path}", report)
+        if latency.verdict == "slower" and not allow_slower:
+            rejected.append({"source": candidate.source, "final_cost_ms": candidate.fields.get("final_cost_ms"),
+                             "max_abs_diff": verification.max_abs_diff, "latency_ms_original": latency.original_ms,
+                             "latency_ms_candidate": latency.candidate_ms, "latency_change": latency.change,
+                             "latency_noise": latency.noise, "latency_verdict": latency.verdict})
+            _remove(unverified_path)
+            continue
+        os.replace(unverified_path, optimized_path)
+        note = None
+        if latency.verdict == "slower":
+            note = (f"{candidate.source}'s graph measured slower in onnxruntime "
+                    f"({_latency_text(latency.change, latency.noise, latency.verdict)}) and is exported anyway (allow_slower)")
+        elif rejected:
+            note = (f"{_rejections_text(rejected)}, so {candidate.source}'s graph "
+                    f"({_latency_text(latency.change, latency.noise, latency.verdict)}) is exported")
+        report.update(verified=True, optimized_onnx=OPTIMIZED_FILE, exported="optimized", rejected_candidates=rejected, export_note=note)
+        _write_json(result_path, report)
+        return report
+    # Every candidate measured slower: the original itself is the result, and it is exactly as fast as itself.
+    _save_original(loaded, optimized_path)
+    original_ms = rejected[0]["latency_ms_original"]
+    note = f"{_rejections_text(rejected)}, so the original graph is exported (allow_slower would export the candidate)"
+    report = dict(base)
+    report.update(final_cost_ms=report["initial_cost_ms"], cost_reduction=0.0, applied=[], steps=[], verified=True,
+                  max_abs_diff=0.0, max_rel_diff=0.0, latency_ms_original=original_ms, latency_ms_optimized=original_ms,
+                  latency_change=0.0, latency_noise=0.0, latency_verdict="same", exported="original",
+                  rejected_candidates=rejected, export_note=note, optimized_onnx=OPTIMIZED_FILE)
     _write_json(result_path, report)
-    raise VerificationFailed(f"{report['error']}; no {OPTIMIZED_FILE} written, details in {result_path}", report)
+    return report
 
 
 def optimize(
@@ -337,7 +449,7 @@ def optimize(
     search: str = "greedy",
     alpha: float | None = None,
     budget: int | None = None,
-    cost_model: str = "analytic",
+    cost_model: str = cost_models.DEFAULT_COST_MODEL,
     device: str | None = None,
     rules: Sequence[str | os.PathLike] | None = None,
     max_locations: int = _engine.DEFAULT_MAX_LOCATIONS,
@@ -345,9 +457,11 @@ def optimize(
     sequence_length: int | None = None,
     symbolic_dims: Mapping[str, int] | None = None,
     seed: int = 0,
-    latency_runs: int = MIN_LATENCY_RUNS,
+    protocol: LatencyProtocol | None = None,
+    allow_slower: bool = False,
     rtol: float = 1e-4,
     atol: float = 1e-4,
+    cost_table: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Searches for a cheaper equivalent graph, verifies it in onnxruntime and writes it with a report.
 
@@ -357,22 +471,30 @@ def optimize(
         search: "greedy" or "backtracking".
         alpha: backtracking's relaxation (>= 1, default 1.05); not for greedy.
         budget: backtracking's explored-graph budget (>= 1, default 1000); not for greedy.
-        cost_model: "analytic" (roofline of `device`, default h100) or
-            "measured" (onnxruntime single-op timings on this machine, cached
-            in $RLGRAPH_XFLOW_CACHE_DIR/costs.json; `device` names the cache's device key).
-        device: see cost_model.
+        cost_model: "measured" (default: onnxruntime's kernels as they run in
+            a graph, from this machine's table in $RLGRAPH_XFLOW_CACHE_DIR/costs.json,
+            measuring what it lacks, or from `cost_table`) or "analytic"
+            (the roofline of a device profile).
+        device: see graphs/cost_models.py (analytic: a profile, default
+            h100; measured: None/"local" for this machine, or a table's device key).
+        cost_table: a cost-table file for the measured model (measured elsewhere).
         rules: rule files or folders; None uses the packaged library.
         max_locations: locations per xfer the search considers.
         batch_size, sequence_length, symbolic_dims: how to load the model (see load_model).
         seed: seed of the verification inputs.
-        latency_runs: timed onnxruntime runs per model (>= 20); the latencies are medians.
+        protocol: how the original and the optimized graph are timed in
+            onnxruntime (default LatencyProtocol(); at least 3 rounds).
+        allow_slower: export the optimized graph even when it measures
+            slower than the original beyond the noise (by default the
+            original is exported then).
         rtol, atol: verification tolerance: |optimized - original| <= atol + rtol * |original|.
 
     Returns:
         The result.json content: model, search, initial_cost_ms,
         final_cost_ms, cost_reduction, applied, search_seconds, verified,
-        max_abs_diff, ort_latency_ms_original, ort_latency_ms_optimized, and
-        the settings used.
+        max_abs_diff, latency_ms_original, latency_ms_optimized,
+        latency_change, latency_noise, latency_verdict, latency_protocol,
+        exported, rejected_candidates, export_note, and the settings used.
 
     Raises:
         OptimizeInputError: bad input; nothing is written to out_dir.
@@ -380,7 +502,12 @@ def optimize(
             written with verified=false, optimized.onnx is not.
         CostError: the measured cost model cannot price an op.
     """
-    alpha, budget = _checked_options(search, alpha, budget, cost_model, latency_runs, rtol, atol, max_locations)
+    alpha, budget = _checked_options(search, alpha, budget, cost_model, rtol, atol, max_locations)
+    protocol = _checked_export_options(protocol, allow_slower)
+    try:
+        source = cost_models.resolve_cost_source(cost_model, device, cost_table)
+    except CostError as error:
+        raise OptimizeInputError(str(error)) from error
     library = _load_library(rules)
     loaded = load_model(model, batch_size=batch_size, sequence_length=sequence_length, symbolic_dims=symbolic_dims, seed=seed)
     folder = _prepare_output_folder(out_dir)
@@ -388,7 +515,7 @@ def optimize(
     for stale in (optimized_path, unverified_path, result_path):
         _remove(stale)
 
-    search_options, device_name = _cost_sources(loaded.graph, cost_model, device)
+    search_options, device_name = source.search_options(), source.device
     if search == "greedy":
         result = greedy(loaded.graph, library, max_locations=max_locations, **search_options)
     else:
@@ -399,15 +526,19 @@ def optimize(
         "search": search,
         "cost_model": cost_model,
         "device": device_name,
+        "cost_estimate": source.describe(),
         "alpha": alpha if search == "backtracking" else None,
         "budget": budget if search == "backtracking" else None,
         "rules": [os.fspath(path) for path in rules] if rules else "packaged",
         "initial_cost_ms": result.initial_cost,
+        "explored": result.explored,
+        "search_seconds": result.seconds,
+    }
+    candidate = ExportCandidate(f"{search} search", result.graph, result.steps, {
         "final_cost_ms": result.final_cost,
         "cost_reduction": (result.initial_cost - result.final_cost) / result.initial_cost if result.initial_cost > 0 else 0.0,
         "applied": list(result.applied),
         "steps": [list(step) for step in result.steps],
-        "explored": result.explored,
-        "search_seconds": result.seconds,
-    }
-    return write_verified_graph(loaded, library, result.graph, result.steps, report, folder, max_locations=max_locations, seed=seed, latency_runs=latency_runs, rtol=rtol, atol=atol)
+    })
+    return write_verified_graph(loaded, library, [candidate], report, folder, max_locations=max_locations, seed=seed,
+                                protocol=protocol, allow_slower=allow_slower, rtol=rtol, atol=atol)

@@ -2,7 +2,10 @@
 
 Holds:
   write_report: reads the run's metrics CSV and result, draws the reward
-    curve, the cost curve and the xfer heatmap, and writes report.md.
+    curve, the cost curve and the xfer heatmap, and writes report.md. Its
+    first line after the title is the real latency change (onnxruntime, with
+    its noise band, verdict and protocol); the estimated cost change, named
+    as an estimate with its cost model and device, comes second.
   ReportError: the metrics file, the result or the xfer lists do not have
     what the report needs (the message names the file, column or key).
   ENV_STEPS_COLUMN, EPISODE_REWARD_COLUMN, EPISODE_FINAL_COST_COLUMN: the
@@ -24,6 +27,7 @@ from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from rlgraph_xflow.graphs.latency import VERDICTS, latency_line
 from rlgraph_xflow.reporting.metrics_log import read_metrics_csv
 from rlgraph_xflow.reporting.plots import plot_cost_curve, plot_reward_curve, plot_xfer_heatmap
 from rlgraph_xflow.reporting.xfer_counts import count_xfer_applications
@@ -38,15 +42,16 @@ COST_CURVE_FILE = "cost_curve.png"
 XFER_HEATMAP_FILE = "xfer_heatmap.png"
 
 _NUMBER_KEYS = (
-    "initial_cost_ms", "final_cost_ms", "cost_reduction", "max_abs_diff", "ort_latency_ms_original",
-    "ort_latency_ms_optimized", "env_steps", "train_seconds", "search_seconds", "greedy_policy_cost_ms",
+    "initial_cost_ms", "final_cost_ms", "cost_reduction", "max_abs_diff", "latency_ms_original",
+    "latency_ms_optimized", "latency_change", "latency_noise", "env_steps", "train_seconds", "search_seconds", "greedy_policy_cost_ms",
     "best_training_cost_ms", "sampled_policy_cost_ms", "sampled_evaluation_episodes", "sampled_evaluation_seconds",
 )
 # result_source -> what report.md calls the exported graph (an agent run's result.json).
 _RESULT_SOURCES = {"greedy_policy": "the greedy policy's graph",
                    "sampled_policy": "the best graph of the trained policy's sampled episodes (replayed from its steps)",
-                   "best_training_episode": "the best graph of a training episode (replayed from its steps)"}
-_TEXT_KEYS = ("model", "agent", "search")
+                   "best_training_episode": "the best graph of a training episode (replayed from its steps)",
+                   "original": "the original graph (every candidate measured slower in onnxruntime)"}
+_TEXT_KEYS = ("model", "agent", "search", "cost_model", "device", "latency_protocol", "export_note")
 _NOT_RECORDED = "not recorded"
 
 
@@ -67,6 +72,9 @@ def _check_result(result: Mapping[str, object]) -> None:
         value = result.get(key)
         if value is not None and not isinstance(value, str):
             raise ReportError(f"result['{key}']: expected a string, found {type(value).__name__} {value!r}")
+    verdict = result.get("latency_verdict")
+    if verdict is not None and verdict not in VERDICTS:
+        raise ReportError(f"result['latency_verdict']: expected one of {list(VERDICTS)}, found {verdict!r}")
     source = result.get("result_source")
     if source is not None and source not in _RESULT_SOURCES:
         raise ReportError(f"result['result_source']: expected one of {sorted(_RESULT_SOURCES)}, found {source!r}")
@@ -128,11 +136,36 @@ def _escape_cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+_LATENCY_KEYS = ("latency_ms_original", "latency_ms_optimized", "latency_change", "latency_noise", "latency_verdict")
+
+
+def _headline(result: Mapping[str, object]) -> list[str]:
+    """The real latency change first, the estimated cost change second, then the export note if there is one."""
+    if all(result.get(key) is not None for key in _LATENCY_KEYS):
+        protocol = result.get("latency_protocol") or "protocol not recorded"
+        latency = f"**Real latency:** {latency_line(*(result[key] for key in _LATENCY_KEYS))}; measured with {protocol}."
+    else:
+        latency = "**Real latency:** not measured (the result has no onnxruntime timing of both graphs)."
+    initial, final = result.get("initial_cost_ms"), result.get("final_cost_ms")
+    cost_model, device = result.get("cost_model"), result.get("device")
+    estimator = f"the {cost_model} cost model, device {device}" if cost_model and device else "cost model and device not recorded"
+    if final is None:
+        change = "final cost not recorded"
+    else:
+        change = f"{_format_number(initial, 'ms')} -> {_format_number(final, 'ms')}"
+        if initial > 0:
+            change += f" ({100.0 * (final - initial) / initial:+.1f}%)"
+    lines = ["", latency, "", f"**Estimated cost** (an estimate by {estimator}, not a measurement): {change}."]
+    if result.get("export_note"):
+        lines += ["", f"**Export:** {result['export_note']}."]
+    return lines
+
+
 def _result_table(result: Mapping[str, object]) -> list[str]:
     initial = result.get("initial_cost_ms")
     final = result.get("final_cost_ms")
-    original_latency = result.get("ort_latency_ms_original")
-    optimized_latency = result.get("ort_latency_ms_optimized")
+    original_latency = result.get("latency_ms_original")
+    optimized_latency = result.get("latency_ms_optimized")
     verified = result.get("verified")
     max_abs_diff = result.get("max_abs_diff")
     rows = []
@@ -153,8 +186,9 @@ def _result_table(result: Mapping[str, object]) -> list[str]:
         ("onnxruntime latency, original", _format_number(original_latency, "ms")),
         ("onnxruntime latency, optimized", _format_number(optimized_latency, "ms")),
     ]
-    if original_latency is not None and optimized_latency is not None and original_latency > 0:
-        rows.append(("onnxruntime latency reduction", f"{100.0 * (original_latency - optimized_latency) / original_latency:.2f} %"))
+    if all(result.get(key) is not None for key in ("latency_change", "latency_noise", "latency_verdict")):
+        rows.append(("onnxruntime latency change", f"{100.0 * result['latency_change']:+.2f} % ± {100.0 * result['latency_noise']:.2f} % "
+                                                   f"({result['latency_verdict']})"))
     rows.append(("Environment steps", _format_number(result.get("env_steps"))))
     if result.get("train_seconds") is not None or result.get("search_seconds") is None:
         rows.append(("Training time", _format_number(result.get("train_seconds"), "s")))
@@ -233,8 +267,13 @@ def write_report(
             ("episode_final_cost_ms"); other columns are ignored.
         result: the content of result.json; "initial_cost_ms" is required,
             every other key is shown when present ("not recorded" otherwise).
+            The first lines are the real latency change (from
+            "latency_ms_original", "latency_ms_optimized", "latency_change",
+            "latency_noise", "latency_verdict" and "latency_protocol"), the
+            estimated cost change (with "cost_model" and "device") and
+            "export_note" when it is not null.
             An agent run's "result_source" ("greedy_policy",
-            "sampled_policy" or "best_training_episode") adds one line
+            "sampled_policy", "best_training_episode" or "original") adds one line
             naming the exported graph with "greedy_policy_cost_ms",
             "sampled_policy_cost_ms" (when not null, with
             "sampled_evaluation_episodes") and "best_training_cost_ms".
@@ -269,7 +308,7 @@ def write_report(
     run_dir.mkdir(parents=True, exist_ok=True)
 
     subtitle = result.get("model") or ""
-    lines = [f"# {title.strip()}", "", "## Result", ""] + _result_table(result) + _exported_graph_line(result)
+    lines = [f"# {title.strip()}"] + _headline(result) + ["", "## Result", ""] + _result_table(result) + _exported_graph_line(result)
     lines += ["", "## Applied xfers", ""] + _applied_sequence(result)
     lines += ["", "## Training curves", ""]
     reward_path, cost_path, heatmap_path = run_dir / REWARD_CURVE_FILE, run_dir / COST_CURVE_FILE, run_dir / XFER_HEATMAP_FILE

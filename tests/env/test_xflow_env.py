@@ -1,4 +1,4 @@
-"""XflowEnv: gymnasium conformance, exact masks, episode rules, bad actions."""
+"""XflowEnv: gymnasium conformance, exact masks, episode rules, bad actions, measured costs."""
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
@@ -8,6 +8,10 @@ from rlgraph_xflow.env import ENVIRONMENTS
 from rlgraph_xflow.env.observation import GRAPH_TUPLE, LOCATION_MASKS, XFER_MASK, XFER_TUPLES
 from rlgraph_xflow.env.xflow_env import NO_OP_NAME, XflowEnv
 from rlgraph_xflow.graphs import export, load, substitutions, verify, zoo
+from rlgraph_xflow.graphs.cost_cache import CACHE_DIRECTORY_VARIABLE, CostCache
+from rlgraph_xflow.graphs.errors import CostError
+from rlgraph_xflow.graphs.kernel_costs import PER_CALL_KEY, PER_KERNEL_KEY, MeasuredCostModel
+from rlgraph_xflow.graphs.latency import LatencyProtocol
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +93,7 @@ def test_valid_step_rewards_the_runtime_saved_and_keeps_outputs_equal(squeezenet
     _, reward, terminated, truncated, info = squeezenet_env.step((xfer, 0))
     assert reward == pytest.approx(before - info["runtime_ms"])
     assert not info["invalid"] and info["step_seconds"] > 0
-    result = verify.verify(export(squeezenet_env.initial_graph), export(squeezenet_env.current_graph), runs=1, warmup=0)
+    result = verify.verify(export(squeezenet_env.initial_graph), export(squeezenet_env.current_graph), protocol=LatencyProtocol(rounds=1, runs_per_round=1, warmup=0))
     assert result.equal
 
 
@@ -178,6 +182,9 @@ def test_step_before_reset_is_an_error(rules):
     ({"max_locations": 0}, "env.max_locations"),
     ({"max_steps": "10"}, "env.max_steps"),
     ({"device": "tpu9"}, "env.device"),
+    ({"device": ""}, "env.device"),
+    ({"cost_model": "roofline"}, "env.cost_model"),
+    ({"cost_model": None}, "env.cost_model"),
     ({"reward": {"type": "weigthed"}}, "env.reward.type"),
     ({"invalid_reward": "low"}, "env.invalid_reward"),
     ({"novelty_bonus": -0.1}, "env.novelty_bonus"),
@@ -269,3 +276,77 @@ def test_best_so_far_reward_state_survives_get_state_and_set_state(rules):
     assert restored.step(action)[1] == env.step(action)[1]
     with pytest.raises(ValueError, match="best_runtime_ms"):
         XflowEnv(**spec).set_state({key: value for key, value in saved.items() if key != "reward"})
+
+
+# ------------------------------------------------------------ measured costs
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    """A private cost cache: measured tests never read or write the user's."""
+    monkeypatch.setenv(CACHE_DIRECTORY_VARIABLE, str(tmp_path))
+    return tmp_path
+
+
+def test_measured_env_prices_like_the_measured_cost_model(rules, cache_dir):
+    """info's runtime is what an independent MeasuredCostModel (its own pricer, the same table file) predicts."""
+    env = XflowEnv(graph="squeezenet1_1", rules=rules, cost_model="measured", max_steps=5)
+    assert env.device == MeasuredCostModel().device  # None means this machine's table
+    _, info = env.reset()
+    assert info["runtime_ms"] == pytest.approx(MeasuredCostModel().runtime_ms(env.current_graph))
+    # Hoisting a Relu over a Concat unfuses it from the Convs that fed the
+    # Concat: one more kernel launches, and the runtime moves with it.
+    xfer = env.xfer_names.index("hoist_relu_over_concat")
+    observation, reward, _, _, after = env.step((xfer, 0))
+    reference = MeasuredCostModel()
+    assert after["runtime_ms"] == pytest.approx(reference.runtime_ms(env.current_graph))
+    assert after["kernel_launches"] == info["kernel_launches"] + 1
+    assert after["runtime_ms"] != pytest.approx(info["runtime_ms"])
+    assert reward == pytest.approx(info["runtime_ms"] - after["runtime_ms"])
+    assert reference.measured_count == 0, "the env's pricer should have stored every kernel it measured"
+    # The node runtime feature comes from the kernel breakdown: 0 on fused members.
+    fused_member = next(kernel[0] for kernel in env.current_graph.engine.runtime_kernels() if len(kernel) > 1)
+    assert observation[GRAPH_TUPLE].nodes[fused_member, -1] == 0
+
+
+def test_measured_envs_share_one_pricer_and_restore_checkpoints(rules, cache_dir):
+    env = XflowEnv(graph="squeezenet1_1", rules=rules, cost_model="measured", device="local")
+    env.reset()
+    env.step(first_valid_action(env))
+    restored = XflowEnv(graph="squeezenet1_1", rules=rules, cost_model="measured")
+    assert restored.measured_cost_model is env.measured_cost_model
+    restored.set_state(env.get_state())
+    assert restored.metrics == env.metrics and restored.current_graph.hash() == env.current_graph.hash()
+
+
+def test_unknown_measured_device_names_env_device(rules, cache_dir):
+    with pytest.raises(SpecError, match="no kernel table for device 'nowhere kernels'") as caught:
+        XflowEnv(graph="squeezenet1_1", rules=rules, cost_model="measured", device="nowhere kernels")
+    assert caught.value.key_path == "env.device"
+    assert isinstance(caught.value.__cause__, CostError)
+    # A base config's analytic profile is named as such.
+    with pytest.raises(SpecError, match="'h100' is an analytic device profile") as caught:
+        XflowEnv(graph="squeezenet1_1", rules=rules, cost_model="measured", device="h100")
+    assert caught.value.key_path == "env.device"
+
+
+def test_another_devices_table_prices_its_kernels_and_names_a_missing_one(rules, cache_dir):
+    device = "other-machine kernels"
+    graph = load(zoo.build("squeezenet1_1"))
+    table = {descriptor["kernel_key"]: 0.01 * (index + 1) for index, descriptor in enumerate(graph.engine.kernel_descriptors())}
+    per_kernel, per_call = 0.002, 0.05
+    CostCache(cache_dir / "costs.json").put_many(device, {**table, PER_KERNEL_KEY: per_kernel, PER_CALL_KEY: per_call})
+    env = XflowEnv(graph=graph, rules=rules, cost_model="measured", device=device)
+    assert env.device == device
+    _, info = env.reset()
+    expected = MeasuredCostModel(device=device).runtime_ms(graph)
+    assert info["runtime_ms"] == pytest.approx(expected)
+    assert info["kernel_launches"] == len(graph.engine.runtime_kernels())
+    # Every kernel costs at least the smallest table entry and at most the largest.
+    launches = info["kernel_launches"]
+    cheapest, dearest = (per_call + launches * (per_kernel + bound(table.values())) for bound in (min, max))
+    assert cheapest <= expected <= dearest
+    xfer = env.xfer_names.index("hoist_relu_over_concat")
+    with pytest.raises(CostError, match=f"kernel '.*' is missing from the cost table of device '{device}'"):
+        env.step((xfer, 0))
+    assert env.current_graph.hash() == graph.hash() and env.metrics.runtime_ms == pytest.approx(expected)

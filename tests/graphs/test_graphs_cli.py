@@ -34,9 +34,9 @@ def test_stats_json_for_every_zoo_model(name):
 
 
 def test_stats_table_and_resnet50_flops():
-    result = graphs_cli("stats", "resnet50", "--device", "v100")
+    result = graphs_cli("stats", "resnet50", "--cost-model", "analytic", "--device", "v100")
     assert result.returncode == 0, result.stderr
-    assert "Graph resnet50 (analytic costs, device v100)" in result.stdout
+    assert "Graph resnet50 (estimate of the analytic roofline for device profile v100)" in result.stdout
     # ResNet-50 at 224x224 is about 4.1 G multiply-accumulates: 8.2 GFLOPs.
     flops_line = next(line for line in result.stdout.splitlines() if "FLOPs (G)" in line)
     assert 8.0 < float(flops_line.split()[-1]) < 8.4
@@ -85,7 +85,10 @@ def test_measured_stats_measure_once_then_hit_the_cache(tmp_path):
     (["stats", "resnet5"], "'resnet5' is neither a zoo model (did you mean 'resnet50'?)"),
     (["stats", "missing.onnx"], "missing.onnx"),
     (["stats", "resnet18", "--sequence-length", "8"], "--sequence-length applies to bert_base only"),
-    (["stats", "resnet18", "--device", "tpu9"], "tpu9"),
+    (["stats", "resnet18", "--device", "tpu9"], "no kernel table for device 'tpu9'"),
+    (["stats", "resnet18", "--cost-model", "analytic", "--device", "tpu9"], "unknown device 'tpu9' for the analytic cost model"),
+    (["stats", "resnet18", "--device", "h100"], "use --cost-model analytic --device h100"),
+    (["stats", "resnet18", "--cost-table", "no_such_table.json"], "cost table file 'no_such_table.json' does not exist"),
 ])
 def test_bad_input_fails_with_one_clear_line(arguments, message):
     result = graphs_cli(*arguments)

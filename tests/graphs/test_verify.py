@@ -8,9 +8,12 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from rlgraph_xflow.graphs.latency import VERDICTS, LatencyProtocol
 from rlgraph_xflow.graphs.verify import random_inputs, verify
 
 FLOAT = TensorProto.FLOAT
+# One timed run per model: for the tests that check outputs, not latency.
+ONCE = LatencyProtocol(rounds=1, runs_per_round=1, warmup=0)
 
 
 def _model(nodes, inputs, outputs, initializers=()):
@@ -57,8 +60,9 @@ def test_a_model_equals_itself_with_zero_difference(weights):
     assert result.equal
     assert result.max_abs_diff == 0.0 and result.max_rel_diff == 0.0
     assert [output.name for output in result.outputs] == ["y", "z"]
-    assert result.runs == 20
+    assert result.protocol == LatencyProtocol()
     assert result.latency_ms_original > 0 and result.latency_ms_candidate > 0
+    assert result.latency.original_ms == result.latency_ms_original and result.latency.verdict in VERDICTS
 
 
 def test_a_perturbed_weight_is_caught_with_the_numpy_difference(weights):
@@ -66,7 +70,7 @@ def test_a_perturbed_weight_is_caught_with_the_numpy_difference(weights):
     perturbed = weight.copy()
     perturbed[1, 2] += 0.5
     x = np.random.default_rng(7).standard_normal((2, 3)).astype(np.float32)
-    result = verify(_dense_model(weight, bias), _dense_model(perturbed, bias), input_values={"x": x}, runs=3)
+    result = verify(_dense_model(weight, bias), _dense_model(perturbed, bias), input_values={"x": x}, protocol=LatencyProtocol.fast())
 
     expected_y = np.maximum(x @ weight + bias, 0)
     perturbed_y = np.maximum(x @ perturbed + bias, 0)
@@ -86,8 +90,8 @@ def test_tolerance_decides_equality(weights):
     weight, bias = weights
     nudged = bias + np.float32(1e-3)
     x = np.abs(np.random.default_rng(1).standard_normal((2, 3))).astype(np.float32)
-    strict = verify(_dense_model(weight, bias), _dense_model(weight, nudged), input_values={"x": x}, runs=1, atol=1e-5, rtol=0)
-    loose = verify(_dense_model(weight, bias), _dense_model(weight, nudged), input_values={"x": x}, runs=1, atol=1e-2, rtol=0)
+    strict = verify(_dense_model(weight, bias), _dense_model(weight, nudged), input_values={"x": x}, protocol=ONCE, atol=1e-5, rtol=0)
+    loose = verify(_dense_model(weight, bias), _dense_model(weight, nudged), input_values={"x": x}, protocol=ONCE, atol=1e-2, rtol=0)
     assert not strict.equal and loose.equal
     assert strict.max_abs_diff == pytest.approx(loose.max_abs_diff)
     assert 0 < strict.max_abs_diff <= 1.01e-3
@@ -119,8 +123,9 @@ def test_latencies_are_measured_medians():
         [helper.make_tensor_value_info("y", FLOAT, [size, size])],
         initializers,
     )
-    result = verify(relu, heavy, runs=20, warmup=3)
+    result = verify(relu, heavy, protocol=LatencyProtocol.fast())
     assert result.equal
+    assert result.latency.verdict == "slower" and result.latency.change > 1
     assert result.latency_ms_candidate > 2 * result.latency_ms_original
     assert result.speedup < 0.5
 
@@ -138,7 +143,7 @@ def test_token_ids_stay_below_the_embedding_table():
     assert values["ids"].min() >= 0 and values["ids"].max() <= 6
     assert len(np.unique(values["ids"])) > 3
     assert random_inputs(model, seed=3)["ids"].shape == (1, 50)  # unbound symbolic dims default to 1
-    assert verify(model, model, runs=1, dims={"batch": 4}).equal
+    assert verify(model, model, protocol=ONCE, dims={"batch": 4}).equal
 
 
 def test_integer_input_without_known_range_needs_int_high():
@@ -148,28 +153,28 @@ def test_integer_input_without_known_range_needs_int_high():
         [helper.make_tensor_value_info("b", TensorProto.INT64, [5])],
     )
     with pytest.raises(ValueError, match=r"integer input 'a'.*int_high"):
-        verify(model, model, runs=1)
+        verify(model, model, protocol=ONCE)
     values = random_inputs(model, int_high=3)
     assert values["a"].max() <= 2
-    assert verify(model, model, runs=1, int_high=3).equal
+    assert verify(model, model, protocol=ONCE, int_high=3).equal
 
 
 def test_models_can_be_given_as_paths(tmp_path, weights):
     model = _dense_model(*weights)
     path = tmp_path / "model.onnx"
     onnx.save(model, path)
-    assert verify(str(path), path, runs=2).equal
-    assert verify(model, path, runs=2).equal
+    assert verify(str(path), path, protocol=LatencyProtocol.fast()).equal
+    assert verify(model, path, protocol=LatencyProtocol.fast()).equal
 
 
 def test_mismatched_input_names_are_named(weights):
     with pytest.raises(ValueError, match=r"inputs differ: original has \['x'\], candidate has \['image'\]"):
-        verify(_dense_model(*weights), _dense_model(*weights, input_name="image"), runs=1)
+        verify(_dense_model(*weights), _dense_model(*weights, input_name="image"), protocol=ONCE)
 
 
 def test_mismatched_input_shapes_are_named(weights):
     with pytest.raises(ValueError, match=r"input 'x' has shape \[2, 3\] in the original but \[5, 3\] in the candidate"):
-        verify(_dense_model(*weights), _dense_model(*weights, input_shape=(5, 3)), runs=1)
+        verify(_dense_model(*weights), _dense_model(*weights, input_shape=(5, 3)), protocol=ONCE)
 
 
 def test_mismatched_outputs_are_named(weights):
@@ -178,10 +183,10 @@ def test_mismatched_outputs_are_named(weights):
     other.graph.output[1].name = "w"
     other.graph.node[3].output[0] = "w"
     with pytest.raises(ValueError, match=r"outputs differ.*missing from candidate: \['z'\], not in original: \['w'\]"):
-        verify(_dense_model(weight, bias), other, runs=1)
+        verify(_dense_model(weight, bias), other, protocol=ONCE)
     wider = _dense_model(np.ones((3, 5), dtype=np.float32), np.ones(5, dtype=np.float32))
     with pytest.raises(ValueError, match=r"output 'y' has shape \[2, 4\] in the original but \[2, 5\]"):
-        verify(_dense_model(weight, bias), wider, runs=1)
+        verify(_dense_model(weight, bias), wider, protocol=ONCE)
 
 
 @pytest.mark.parametrize(
@@ -195,7 +200,7 @@ def test_mismatched_outputs_are_named(weights):
 def test_bad_input_values_are_explained(weights, overrides, pattern):
     model = _dense_model(*weights)
     with pytest.raises(ValueError, match=pattern):
-        verify(model, model, input_values=overrides, runs=1)
+        verify(model, model, input_values=overrides, protocol=ONCE)
 
 
 def test_bad_models_and_settings_are_explained(tmp_path, weights):
@@ -208,7 +213,7 @@ def test_bad_models_and_settings_are_explained(tmp_path, weights):
         verify(garbage, model)
     with pytest.raises(TypeError, match=r"must be an onnx.ModelProto or a path, found int"):
         verify(model, 3)
-    with pytest.raises(ValueError, match=r"runs must be an int >= 1, found 0"):
-        verify(model, model, runs=0)
+    with pytest.raises(ValueError, match=r"protocol must be a LatencyProtocol or None, found int 20"):
+        verify(model, model, protocol=20)
     with pytest.raises(ValueError, match=r"atol must be a number >= 0, found -1"):
         verify(model, model, atol=-1)

@@ -10,12 +10,15 @@ import pytest
 
 from rlgraph_xflow.graphs import export, load, zoo
 from rlgraph_xflow.graphs.substitutions import apply, greedy, load_rules, locations
+from rlgraph_xflow.graphs.latency import LatencyProtocol
 from rlgraph_xflow.graphs.verify import verify
 from rlgraph_xflow.ops import _engine
 
 LIBRARY = load_rules()
 # The h100 profile's launch overhead (ops/engine/device_profiles.cc).
 LAUNCH_MS = 0.005
+# The verifications here compare outputs; one timed run of each model is enough.
+ONE_RUN = LatencyProtocol(rounds=1, runs_per_round=1, warmup=0)
 ATTENTION = "encoder.layer.0.attention.self."
 
 
@@ -217,7 +220,7 @@ def test_attention_scale_reaches_the_key_weights_and_gelu_half_the_output_weight
     assert graph.engine.find_op(gelu_half) == -1
     assert graph.cost(device="h100").kernel_launches == before.kernel_launches - 2
 
-    result = verify(export(bert), export(graph), runs=1, warmup=0)
+    result = verify(export(bert), export(graph), protocol=ONE_RUN)
     assert result.equal, result.outputs
 
 
@@ -269,7 +272,7 @@ def test_gelu_scale_reaches_the_dense_weights_through_one_dearer_step(bert):
     assert "MatMul" in [engine.op(op)["type"] for op, _ in producer["inputs"]]
     assert launched_ops(graph, "Div") == launched_ops(bert, "Div") - 1
 
-    result = verify(export(bert), export(graph), runs=1, warmup=0)
+    result = verify(export(bert), export(graph), protocol=ONE_RUN)
     assert result.equal, result.outputs
 
 
@@ -345,5 +348,5 @@ def test_attention_scale_reaches_the_merged_key_weights_after_greedy(bert):
     graph = apply_at_new_op(graph, "fold_scalar_div_into_three_way_merged_dense_part1", "move_scalar_div_before_reshape.moved")
     assert graph.cost(device="h100").kernel_launches == launches - 1
     assert launched_ops(graph, "Div") == launched_ops(merged, "Div") - 1
-    result = verify(export(bert), export(graph), runs=1, warmup=0)
+    result = verify(export(bert), export(graph), protocol=ONE_RUN)
     assert result.equal, result.outputs

@@ -28,8 +28,15 @@ RESULT = {
     "applied": ["fuse_conv_bn", "fuse_conv_relu", "fuse_conv_bn"],
     "verified": True,
     "max_abs_diff": 1.25e-6,
-    "ort_latency_ms_original": 4.0,
-    "ort_latency_ms_optimized": 3.0,
+    "cost_model": "analytic",
+    "device": "h100",
+    "latency_ms_original": 4.0,
+    "latency_ms_optimized": 3.0,
+    "latency_change": -0.25,
+    "latency_noise": 0.03,
+    "latency_verdict": "faster",
+    "latency_protocol": "onnxruntime CPU, spinning off, 7 alternating rounds x 10 runs after 5 warm-up, median of round medians, noise floor 2%",
+    "export_note": None,
     "env_steps": 2400,
     "train_seconds": 321.5,
 }
@@ -82,7 +89,14 @@ def test_report_writes_the_three_images_and_links_them(full_report):
 def test_report_shows_the_result_figures(full_report):
     run_dir, _ = full_report
     markdown = (run_dir / "report.md").read_text()
-    assert markdown.startswith("# PPO on ResNet18\n")
+    # Real latency first, the estimate second, named as one with its cost model and device.
+    assert markdown.startswith(
+        "# PPO on ResNet18\n\n"
+        "**Real latency:** onnxruntime CPU latency 4.000 -> 3.000 ms (-25.0% ± 3.0%, faster); measured with onnxruntime CPU, "
+        "spinning off, 7 alternating rounds x 10 runs after 5 warm-up, median of round medians, noise floor 2%.\n\n"
+        "**Estimated cost** (an estimate by the analytic cost model, device h100, not a measurement): 12.5 ms -> 9.375 ms (-25.0%).\n\n"
+        "## Result\n"
+    )
     for row in (
         "| Model | resnet18 |",
         "| Agent | ppo |",
@@ -93,7 +107,7 @@ def test_report_shows_the_result_figures(full_report):
         "| Largest absolute output difference | 1.250e-06 |",
         "| onnxruntime latency, original | 4 ms |",
         "| onnxruntime latency, optimized | 3 ms |",
-        "| onnxruntime latency reduction | 25.00 % |",
+        "| onnxruntime latency change | -25.00 % ± 3.00 % (faster) |",
         "| Environment steps | 2400 |",
         "| Training time | 321.5 s |",
     ):
@@ -116,12 +130,19 @@ def test_report_shows_the_result_figures(full_report):
       "sampled_evaluation_episodes": 16, "best_training_cost_ms": 9.375},
      "Exported: the best graph of the trained policy's sampled episodes (replayed from its steps). Greedy policy: "
      "10.5 ms; sampled policy (best of 16 episodes): 8.25 ms; best training episode: 9.375 ms."),
+    ({"result_source": "original", "greedy_policy_cost_ms": 9.375, "best_training_cost_ms": None,
+      "export_note": "greedy_policy's graph measured slower in onnxruntime (+6.0% ± 2.0%, slower), so the original graph is exported"},
+     "Exported: the original graph (every candidate measured slower in onnxruntime). Greedy policy: 9.375 ms; "
+     "best training episode: none (no training episode applied a rewrite)."),
 ])
 def test_an_agent_runs_report_names_the_exported_graph_with_every_candidates_cost(tmp_path, change, line):
     metrics = _write_metrics(tmp_path / "metrics.csv", episodes=2)
     markdown = open(write_report(tmp_path / "run", metrics, {**RESULT, **change}, XFER_NAMES, [[0]], "t")).read()
     lines = markdown.splitlines()
     assert line in lines
+    if change.get("export_note"):
+        # Said again up front, under the latency and the estimate.
+        assert lines[6] == f"**Export:** {change['export_note']}."
     # Right under the result table.
     assert lines[lines.index(line) - 2].startswith("| Training time |")
 
@@ -163,6 +184,10 @@ def test_non_finite_cells_are_skipped_and_missing_result_keys_are_marked(tmp_pat
     assert "| Cost reduction | not recorded |" in markdown
     assert "| Verified in onnxruntime | not recorded |" in markdown
     assert "| Search time | 2 s |" in markdown and "Training time" not in markdown
+    assert markdown.startswith(
+        "# Search\n\n**Real latency:** not measured (the result has no onnxruntime timing of both graphs).\n\n"
+        "**Estimated cost** (an estimate by cost model and device not recorded, not a measurement): final cost not recorded.\n"
+    )
     assert "The result does not record the applied xfers." in markdown
     _assert_sensible_png(tmp_path / "cost_curve.png")
 
@@ -175,8 +200,10 @@ def test_non_finite_cells_are_skipped_and_missing_result_keys_are_marked(tmp_pat
     ({"applied": "fuse_conv_bn"}, r"result\['applied'\]: expected a list of xfer names"),
     ({"applied": ["fuse_conv_bn", 3]}, r"result\['applied'\]\[1\]: expected an xfer name"),
     ({"model": 18}, r"result\['model'\]: expected a string"),
-    ({"result_source": "best_episode"}, r"result\['result_source'\]: expected one of \['best_training_episode', 'greedy_policy', 'sampled_policy'\], found 'best_episode'"),
+    ({"result_source": "best_episode"}, r"result\['result_source'\]: expected one of \['best_training_episode', 'greedy_policy', 'original', 'sampled_policy'\], found 'best_episode'"),
     ({"best_training_cost_ms": "0.3"}, r"result\['best_training_cost_ms'\]: expected a number, found str"),
+    ({"latency_verdict": "quicker"}, r"result\['latency_verdict'\]: expected one of \['faster', 'same', 'slower'\], found 'quicker'"),
+    ({"latency_noise": "2%"}, r"result\['latency_noise'\]: expected a number, found str '2%'"),
 ])
 def test_bad_result_is_named_and_nothing_is_written(tmp_path, result_change, message):
     metrics = _write_metrics(tmp_path / "metrics.csv", episodes=2)

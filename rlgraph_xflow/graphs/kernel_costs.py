@@ -1,0 +1,319 @@
+"""The `measured` cost model: what onnxruntime's kernels cost as they run inside a graph.
+
+Holds:
+  kernel_model: a kernel descriptor (the engine's Graph.kernel_descriptors)
+    -> a small ONNX model of the kernel's ops and random feeds.
+  measure_kernel: the kernel's run time in onnxruntime, from its per-node
+    profile (the kernels' own time, not the session call around them).
+  calibrate_overheads: the runtime's fixed costs: per launched kernel and per
+    inference call.
+  local_device_name: this machine's device key for measured tables.
+  MeasuredCostModel: a persistent table of kernel costs for one device and
+    an engine KernelPricer over it; kernels the table lacks are measured on
+    this machine (and stored), or are an error for another machine's table.
+
+Why kernels: at ORT_ENABLE_ALL onnxruntime fuses Conv with its
+BatchNormalization, residual Add and Relu, MatMul with its bias (Gemm), GELU's
+five ops, Add with LayerNormalization, and folds weights at session creation
+(ops/engine/runtime_kernels.h says which). Pricing ONNX ops one by one makes
+fusions the runtime already does look profitable.
+
+Why profile time: a one-node session's wall time adds the call, the thread
+pool's wake-up and output allocation to every op (single-op totals were
+26-105% above the real latency). onnxruntime's per-node profile times the
+kernel alone, which is what the kernel costs inside a graph; the call and the
+dispatch between kernels are measured once (calibrate_overheads) and added
+per graph and per kernel.
+
+Sessions use CPUExecutionProvider at ORT_ENABLE_ALL with spinning off, like
+the latency protocol (graphs/latency.py). Reorder nodes that onnxruntime adds
+around an NCHWc kernel run alone are left out: inside a graph of such kernels
+they sit only at its edges.
+
+A table's device key names the CPU, the runtime and its version; a table
+measured on another machine is used as it is, and a kernel missing from it is
+a CostError naming the kernel and the device (it cannot be measured here).
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import statistics
+import tempfile
+import time
+from typing import Any, Mapping
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from rlgraph_xflow.graphs.cost_cache import CostCache
+from rlgraph_xflow.graphs.errors import CostError
+from rlgraph_xflow.graphs.measure import _DTYPES, _attribute, _checked_descriptor, _index_bound, _random_array, default_device_name
+from rlgraph_xflow.graphs.onnxruntime_session import import_onnxruntime
+from rlgraph_xflow.graphs.zoo_builder import ONNX_IR_VERSION, ONNX_OPSET
+from rlgraph_xflow.ops import _engine
+
+__all__ = ["MeasuredCostModel", "calibrate_overheads", "kernel_model", "local_device_name", "measure_kernel"]
+
+PER_KERNEL_KEY = "#per_kernel_ms"
+PER_CALL_KEY = "#per_call_ms"
+# Nodes onnxruntime adds to move a lone NCHWc kernel's input and output between layouts.
+_LAYOUT_NODES = ("ReorderInput", "ReorderOutput")
+
+
+def local_device_name() -> str:
+    """This machine's key for measured kernel tables: its CPU and onnxruntime version, kernel-level."""
+    return f"{default_device_name()} kernels"
+
+
+def kernel_model(descriptor: Mapping[str, Any], seed: int = 0) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+    """The ONNX model of one kernel's ops, with random feeds.
+
+    Args:
+        descriptor: a kernel descriptor: kernel_key, members (op descriptors,
+            graphs/measure.py), fused_activation and member_inputs.
+        seed: seed of the random weights and inputs.
+
+    Returns:
+        (model, feeds): tensors from outside the kernel are graph inputs (or
+        weights and int constants as the op descriptors say); the last
+        member's outputs are the graph outputs.
+
+    Raises:
+        ValueError: a malformed descriptor, or one ONNX rejects (naming the kernel key).
+    """
+    key = descriptor.get("kernel_key", "?") if isinstance(descriptor, Mapping) else "?"
+    members = descriptor.get("members") if isinstance(descriptor, Mapping) else None
+    wiring = descriptor.get("member_inputs") if isinstance(descriptor, Mapping) else None
+    activations = descriptor.get("fused_activation") if isinstance(descriptor, Mapping) else None
+    if not isinstance(members, list) or not members or not isinstance(wiring, list) or len(wiring) != len(members):
+        raise ValueError(f"kernel {key!r}: expected members and member_inputs lists of the same non-zero length")
+    activations = activations or [""] * len(members)
+    generator = np.random.default_rng(seed)
+    nodes, graph_inputs, initializers, feeds = [], [], [], {}
+    external_names: dict[int, str] = {}
+    for position, (raw, inputs) in enumerate(zip(members, wiring)):
+        member = _checked_descriptor(raw)
+        if len(inputs) != len(member["input_shapes"]):
+            raise ValueError(f"kernel {key!r}: member {position} has {len(member['input_shapes'])} inputs but {len(inputs)} wiring entries")
+        names = []
+        for index, (source, output) in enumerate(inputs):
+            shape, dtype = member["input_shapes"][index], _DTYPES[member["input_dtypes"][index]]
+            if source >= 0:
+                if source >= position:
+                    raise ValueError(f"kernel {key!r}: member {position} reads member {source}, which comes later")
+                names.append(f"m{source}_out{output}")
+            elif index in member["constant_int_inputs"]:
+                name = f"m{position}_constant{index}"
+                constant_dtype = dtype if np.issubdtype(dtype, np.integer) else np.int64
+                values = np.asarray(member["constant_int_inputs"][index], dtype=constant_dtype).reshape(shape)
+                initializers.append(onnx.numpy_helper.from_array(values, name))
+                names.append(name)
+            elif member["input_is_weight"][index]:
+                name = f"m{position}_weight{index}"
+                array = _random_array(generator, shape, dtype, _index_bound(member, index))
+                initializers.append(onnx.numpy_helper.from_array(array, name))
+                names.append(name)
+            elif output in external_names:
+                names.append(external_names[output])
+            else:
+                name = external_names[output] = f"input{output}"
+                graph_inputs.append(helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), shape))
+                feeds[name] = _random_array(generator, shape, dtype, _index_bound(member, index))
+                names.append(name)
+        op_type = member["op_type"]
+        try:
+            schema = onnx.defs.get_schema(op_type, ONNX_OPSET)
+        except onnx.defs.SchemaError:
+            raise ValueError(f"kernel {key!r}: '{op_type}' is not an ONNX op type at opset {ONNX_OPSET}") from None
+        outputs = [f"m{position}_out{index}" for index in range(member["num_outputs"])]
+        activation = activations[position]
+        node_outputs = [f"m{position}_before_activation"] if activation else outputs
+        node = helper.make_node(op_type, names, node_outputs, name=f"m{position}_{op_type}")
+        node.attribute.extend(_attribute(op_type, schema, name, value, f"kernel {key!r}") for name, value in member["attributes"].items())
+        nodes.append(node)
+        if activation:
+            if activation != "relu":
+                raise ValueError(f"kernel {key!r}: unsupported fused activation {activation!r}")
+            nodes.append(helper.make_node("Relu", node_outputs, outputs, name=f"m{position}_activation"))
+    last_outputs = [onnx.ValueInfoProto(name=f"m{len(members) - 1}_out{index}") for index in range(members[-1]["num_outputs"])]
+    graph = helper.make_graph(nodes, "kernel", graph_inputs, last_outputs, initializer=initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)], producer_name="rlgraph_xflow.kernel_costs")
+    model.ir_version = ONNX_IR_VERSION
+    try:
+        model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+        onnx.checker.check_model(model)
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError) as error:
+        raise ValueError(f"kernel {key!r}: ONNX rejects the model built from it: {error}") from error
+    return model, feeds
+
+
+def _session(model: onnx.ModelProto, profile_prefix: str | None = None):
+    onnxruntime = import_onnxruntime()
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
+    return onnxruntime.InferenceSession(model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def _profiled_kernel_ms(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], runs: int, warmup: int) -> tuple[float, int]:
+    """(sum over the model's nodes of each node's median kernel time, number of nodes timed)."""
+    with tempfile.TemporaryDirectory(prefix="rlgraph_xflow_profile_") as folder:
+        session = _session(model, os.path.join(folder, "kernel"))
+        for _ in range(warmup):
+            session.run(None, dict(feeds))
+        # Warm-up runs are profiled too; only the last `runs` per node count.
+        for _ in range(runs):
+            session.run(None, dict(feeds))
+        profile_path = session.end_profiling()
+        events = json.loads(pathlib.Path(profile_path).read_text(encoding="utf-8"))
+    durations: dict[str, list[float]] = {}
+    for event in events:
+        name = event.get("name", "")
+        if event.get("cat") != "Node" or not name.endswith("_kernel_time"):
+            continue
+        if event.get("args", {}).get("op_name") in _LAYOUT_NODES:
+            continue
+        durations.setdefault(name, []).append(event["dur"] / 1e3)
+    return sum(statistics.median(times[-runs:]) for times in durations.values()), len(durations)
+
+
+def measure_kernel(descriptor: Mapping[str, Any], runs: int = 20, warmup: int = 5, seed: int = 0) -> float:
+    """Median milliseconds the kernel's own nodes run in onnxruntime on this CPU.
+
+    Raises:
+        ValueError: a malformed descriptor, bad runs/warmup, or a model onnxruntime cannot run.
+    """
+    for label, value, least in (("runs", runs, 1), ("warmup", warmup, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"measure_kernel: {label} must be an int >= {least}, found {value!r}")
+    model, feeds = kernel_model(descriptor, seed=seed)
+    try:
+        milliseconds, timed = _profiled_kernel_ms(model, feeds, runs, warmup)
+    except Exception as error:  # onnxruntime's own exception types
+        raise ValueError(f"kernel {descriptor.get('kernel_key')!r}: onnxruntime cannot run it: {error}") from error
+    if timed == 0:
+        # Everything folded at session creation: the kernel costs nothing at inference.
+        return 0.0
+    return milliseconds
+
+
+def _relu_chain(length: int, width: int = 256) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+    nodes = [helper.make_node("Relu", [f"t{index}"], [f"t{index + 1}"], name=f"relu{index}") for index in range(length)]
+    graph = helper.make_graph(
+        nodes,
+        "relu_chain",
+        [helper.make_tensor_value_info("t0", onnx.TensorProto.FLOAT, [1, width])],
+        [helper.make_tensor_value_info(f"t{length}", onnx.TensorProto.FLOAT, [1, width])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)])
+    model.ir_version = ONNX_IR_VERSION
+    return model, {"t0": np.random.default_rng(0).standard_normal((1, width)).astype(np.float32)}
+
+
+def calibrate_overheads(runs: int = 200, warmup: int = 20, short: int = 1, long: int = 33) -> tuple[float, float]:
+    """The runtime's fixed costs: (ms per launched kernel, ms per inference call).
+
+    Two chains of tiny Relu kernels are timed end to end (session.run wall
+    time, as the latency protocol times models) and by their profile; the
+    wall time not spent in kernels grows with the chain by the per-kernel
+    dispatch cost, and what is left at length zero is the call's cost.
+    """
+    overheads = []
+    for length in (short, long):
+        model, feeds = _relu_chain(length)
+        session = _session(model)
+        for _ in range(warmup):
+            session.run(None, feeds)
+        walls = []
+        for _ in range(runs):
+            start = time.perf_counter_ns()
+            session.run(None, feeds)
+            walls.append((time.perf_counter_ns() - start) / 1e6)
+        kernel_ms, _ = _profiled_kernel_ms(model, feeds, runs, warmup)
+        overheads.append(statistics.median(walls) - kernel_ms)
+    per_kernel = max(0.0, (overheads[1] - overheads[0]) / (long - short))
+    per_call = max(0.0, overheads[0] - short * per_kernel)
+    return per_kernel, per_call
+
+
+class MeasuredCostModel:
+    """Kernel costs of one device, persisted in the cost cache, priced by the engine.
+
+    Attributes:
+        device: the table's device key (local_device_name() for this machine).
+        cache: the CostCache holding the table.
+        local: whether the table is this machine's, so missing kernels can be measured.
+        pricer: the engine's KernelPricer over the table (share it with
+            searches and environments: it caches by kernel configuration).
+
+    Example:
+        >>> model = MeasuredCostModel()                # this machine, default cache
+        >>> model.price(graph)["runtime_ms"]           # measures kernels the table lacks
+    """
+
+    def __init__(self, device: str | None = None, cache: CostCache | None = None, runs: int = 20, warmup: int = 5) -> None:
+        """Args:
+        device: None or "local" for this machine; else the device key of a
+            table in the cache (measured elsewhere).
+        cache: the table file; None opens the default cost cache.
+        runs, warmup: profiled runs per measured kernel.
+
+        Raises:
+            CostError: another device with no table in the cache (naming the
+                devices it has), or a table without its calibrated overheads.
+        """
+        if cache is not None and not isinstance(cache, CostCache):
+            raise TypeError(f"MeasuredCostModel: cache must be a CostCache, found {type(cache).__name__}")
+        if device is not None and (not isinstance(device, str) or not device):
+            raise CostError(f"measured costs: device must be a non-empty string, found {device!r}")
+        self.cache = cache if cache is not None else CostCache()
+        here = local_device_name()
+        self.device = here if device in (None, "local") else device
+        self.local = self.device == here
+        self.runs, self.warmup = runs, warmup
+        table = self.cache.entries(self.device)
+        if not self.local and not table:
+            known = [name for name in self.cache.devices()]
+            raise CostError(
+                f"measured costs: no kernel table for device {self.device!r} in '{self.cache.path}' "
+                f"(tables there: {known or 'none'}); this machine is {here!r} (--device local)"
+            )
+        if PER_KERNEL_KEY not in table or PER_CALL_KEY not in table:
+            if not self.local:
+                raise CostError(f"measured costs: the table of {self.device!r} in '{self.cache.path}' lacks its calibrated overheads")
+            per_kernel, per_call = calibrate_overheads()
+            self.cache.put_many(self.device, {PER_KERNEL_KEY: per_kernel, PER_CALL_KEY: per_call})
+            table = self.cache.entries(self.device)
+        kernels = {key: value for key, value in table.items() if not key.startswith("#")}
+        self.pricer = _engine.KernelPricer(
+            self.device, kernels, table[PER_KERNEL_KEY], table[PER_CALL_KEY], self._measure if self.local else None
+        )
+
+    def _measure(self, descriptor: dict) -> float:
+        milliseconds = measure_kernel(descriptor, runs=self.runs, warmup=self.warmup)
+        self.cache.put(self.device, descriptor["kernel_key"], milliseconds)
+        return milliseconds
+
+    @property
+    def measured_count(self) -> int:
+        """Kernels measured by this model so far (table misses)."""
+        return self.pricer.measured_count
+
+    def price(self, graph: Any) -> dict:
+        """The engine's cost dict of an XflowGraph or engine Graph (runtime_ms, ..., ops)."""
+        return self.pricer.price(getattr(graph, "engine", graph))
+
+    def runtime_ms(self, graph: Any) -> float:
+        """The predicted latency of an XflowGraph or engine Graph, in milliseconds."""
+        return self.pricer.runtime_ms(getattr(graph, "engine", graph))
+
+    def describe(self) -> str:
+        """One line naming the model and device, for reports."""
+        return f"measured onnxruntime kernels on {self.device}"
