@@ -992,8 +992,10 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compare-tools", action=argparse.BooleanOptionalAction, default=None,
                         help="also time onnxslim and (bert_base) onnxruntime's transformer optimizer "
                              "(default: on with --protocol full, off with fast)")
-    parser.add_argument("--ort-opt-level", type=int, choices=(0, 1, 2, 99), default=1,
-                        help="opt_level of onnxruntime's transformer optimizer (default 1, its default for bert)")
+    parser.add_argument("--ort-opt-level", type=int, choices=(0, 1, 2, 99), default=0,
+                        help="opt_level of onnxruntime's transformer optimizer (default 0: its Python fusions, Attention, "
+                             "BiasGelu, SkipLayerNormalization; levels >= 1 also run onnxruntime's optimizer, which in "
+                             "onnxruntime 1.31 imports torch, not a dependency of this project)")
     parser.add_argument("--work-dir", default=DEFAULT_WORK_DIR, help="exports and the latency cache (default: %(default)s)")
     parser.add_argument("--json-out", default=None, help="JSON of every figure (default: WORK_DIR/cost_fidelity.json)")
     parser.add_argument("--show-variants", action="store_true", help="also print every variant's real and predicted latency")

@@ -41,7 +41,9 @@ from rlgraph_xflow.core.registry import SpecError
 GREEDY_POLICY, SAMPLED_POLICY, BEST_TRAINING_EPISODE = "greedy_policy", "sampled_policy", "best_training_episode"
 # result_source when every candidate measured slower than the original and the original was exported.
 ORIGINAL = "original"
-EXPORT_DEFAULTS = {"allow_slower": False}
+EXPORT_DEFAULTS = {"allow_slower": False, "latency_rounds": 7, "latency_runs_per_round": 10}
+# The fewest alternating rounds a latency comparison may use (as the optimize CLI).
+_MIN_LATENCY_ROUNDS = 3
 TRAINING_DEFAULTS = {"total_env_steps": 20000, "checkpoint_every": 5, "evaluation_episodes": 1,
                      "sampled_evaluation_episodes": 0, "random_baseline_episodes": 8}
 # Settings that may be 0 (the others must be >= 1).
@@ -101,7 +103,7 @@ def _training_settings(config) -> dict:
 
 
 def _export_settings(config) -> dict:
-    """export:, checked: {allow_slower: bool}."""
+    """export:, checked: {allow_slower: bool, latency_rounds: int >= 3, latency_runs_per_round: int >= 1}."""
     given = config.get("export")
     given = {} if given is None else given
     if not isinstance(given, dict):
@@ -116,6 +118,10 @@ def _export_settings(config) -> dict:
     settings = {**EXPORT_DEFAULTS, **given}
     if not isinstance(settings["allow_slower"], bool):
         raise SpecError("export.allow_slower", f"expected true or false, got {settings['allow_slower']!r}")
+    for key, minimum in (("latency_rounds", _MIN_LATENCY_ROUNDS), ("latency_runs_per_round", 1)):
+        value = settings[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise SpecError(f"export.{key}", f"expected an int >= {minimum}, got {value!r}")
     return settings
 
 
@@ -264,6 +270,7 @@ def run_agent(config, run_dir: str, resume: bool = False) -> dict:
     """Trains, evaluates, verifies and reports; returns result.json's content."""
     from rlgraph_xflow.evaluation import cheapest_prefix, run_greedy_episode, run_random_episodes, run_sampled_episodes
     from rlgraph_xflow.training import keep_best_prefix
+    from rlgraph_xflow.graphs.latency import LatencyProtocol
     from rlgraph_xflow.optimize.pipeline import ExportCandidate, load_model, write_verified_graph
     from rlgraph_xflow.reporting import write_report
 
@@ -345,7 +352,9 @@ def run_agent(config, run_dir: str, resume: bool = False) -> dict:
             "result_source": source,
         }))
     result = write_verified_graph(loaded, env.library, candidates, report, run_dir, max_locations=env.max_locations,
-                                  seed=run.seed, allow_slower=run.export["allow_slower"])
+                                  seed=run.seed, allow_slower=run.export["allow_slower"],
+                                  protocol=LatencyProtocol(rounds=run.export["latency_rounds"],
+                                                           runs_per_round=run.export["latency_runs_per_round"]))
     exported = choice.candidates.get(result["result_source"])
     write_report(run_dir, os.path.join(run_dir, "metrics.csv"), result, env.xfer_names,
                  summary.last_applied_per_episode + [exported.applied_xfer_ids if exported is not None else []],

@@ -19,7 +19,8 @@ from rlgraph_xflow.training import BestTrainingPrefix
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The quickstart, shortened as tests/test_configs.py shortens it.
 SHORT = ["training.total_env_steps=8", "training.checkpoint_every=1", "training.random_baseline_episodes=1",
-         "agent.num_envs=2", "agent.rollout_steps=4", "agent.epochs=1", "agent.minibatch_size=8", "env.max_steps=3"]
+         "agent.num_envs=2", "agent.rollout_steps=4", "agent.epochs=1", "agent.minibatch_size=8", "env.max_steps=3",
+         "export.latency_rounds=3", "export.latency_runs_per_round=3"]
 # The cheapest candidate is exported whatever this machine's timing says, so these runs' results are deterministic
 # (a candidate measured slower is tested on its own, with injected timings).
 BRIEF = SHORT + ["export.allow_slower=true"]
@@ -136,6 +137,8 @@ def test_when_every_candidate_measures_slower_the_original_is_exported(tmp_path,
 @pytest.mark.parametrize("override, key_path, message", [
     ('export={allow_slower: "yes"}', "export.allow_slower", "expected true or false, got 'yes'"),
     ("export.allowslower=true", "export.allowslower", "unknown export setting (did you mean 'allow_slower'?)"),
+    ("export.latency_rounds=2", "export.latency_rounds", "expected an int >= 3, got 2"),
+    ("export.latency_runs_per_round=0", "export.latency_runs_per_round", "expected an int >= 1, got 0"),
     ("export=[allow_slower]", "export", "expected a mapping such as {allow_slower: true}"),
 ])
 def test_bad_export_settings_name_the_key(override, key_path, message):

@@ -17,7 +17,8 @@ CONFIGS = sorted(path for path in glob.glob(os.path.join(ROOT, "configs", "*.yam
 # Enough to exercise every stage (rollout, update, checkpoint, evaluation,
 # export, verification, report) in seconds.
 BRIEF = ["training.total_env_steps=8", "training.checkpoint_every=1", "training.random_baseline_episodes=1",
-         "agent.num_envs=2", "agent.rollout_steps=4", "agent.epochs=1", "agent.minibatch_size=8", "env.max_steps=3"]
+         "agent.num_envs=2", "agent.rollout_steps=4", "agent.epochs=1", "agent.minibatch_size=8", "env.max_steps=3",
+         "export.latency_rounds=3", "export.latency_runs_per_round=2"]
 
 
 def run_cli(*arguments):

@@ -140,8 +140,6 @@ double AnalyticRuntimeMs(const OpMetrics& metrics, const DeviceProfile& profile)
   return std::max(compute_ms, memory_ms) + static_cast<double>(metrics.kernel_launches) * profile.launch_overhead_ms;
 }
 
-namespace {
-
 void AddOpCost(GraphCost& cost, OpCost record) {
   cost.runtime_ms += record.runtime_ms;
   cost.flops += record.metrics.flops;
@@ -149,8 +147,6 @@ void AddOpCost(GraphCost& cost, OpCost record) {
   cost.kernel_launches += record.metrics.kernel_launches;
   cost.ops.push_back(std::move(record));
 }
-
-}  // namespace
 
 GraphCost ComputeCost(const Graph& graph, const CostTable* table, const DeviceProfile* analytic) {
   if (table == nullptr && analytic == nullptr) throw CostError("pricing a graph needs a cost table or a device profile");

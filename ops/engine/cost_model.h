@@ -82,6 +82,9 @@ struct GraphCost {
   std::vector<OpCost> ops;  // every op but Input and Weight, in graph order
 };
 
+// Adds one op's record to a graph's totals and breakdown.
+void AddOpCost(GraphCost& cost, OpCost record);
+
 // table: measured runtimes, may be null. analytic: the roofline profile,
 // may be null. A launched op is priced from the table when its key is there,
 // else from the roofline when a profile is given; otherwise CostError names

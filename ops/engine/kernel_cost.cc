@@ -61,11 +61,7 @@ GraphCost CachedKernelCost::Price(const Graph& graph) {
       record.runtime_ms = kernel_runtime[static_cast<size_t>(kernel)];
       record.metrics.kernel_launches = 1;
     }
-    cost.runtime_ms += record.runtime_ms;
-    cost.flops += record.metrics.flops;
-    cost.mem_access_bytes += record.metrics.bytes;
-    cost.kernel_launches += record.metrics.kernel_launches;
-    cost.ops.push_back(std::move(record));
+    AddOpCost(cost, std::move(record));
   }
   return cost;
 }

@@ -26,9 +26,11 @@ dispatch between kernels are measured once (calibrate_overheads) and added
 per graph and per kernel.
 
 Sessions use CPUExecutionProvider at ORT_ENABLE_ALL with spinning off, like
-the latency protocol (graphs/latency.py). Reorder nodes that onnxruntime adds
-around an NCHWc kernel run alone are left out: inside a graph of such kernels
-they sit only at its edges.
+the latency protocol (graphs/latency.py). onnxruntime runs Conv kernels in a
+blocked layout (NCHWc), and a Conv run alone is wrapped in layout reorders,
+which are left out: inside a chain of blocked kernels there are none. Not
+modelled yet: the reorders a graph pays where a blocked kernel's output is
+read by an op that cannot run blocked (a Split after merged convs, for one).
 
 A table's device key names the CPU, the runtime and its version; a table
 measured on another machine is used as it is, and a kernel missing from it is
@@ -50,7 +52,15 @@ from onnx import helper
 
 from rlgraph_xflow.graphs.cost_cache import CostCache
 from rlgraph_xflow.graphs.errors import CostError
-from rlgraph_xflow.graphs.measure import _DTYPES, _attribute, _checked_descriptor, _index_bound, _random_array, default_device_name
+from rlgraph_xflow.graphs.measure import (
+    _DTYPES,
+    _attribute,
+    _checked_descriptor,
+    _index_bound,
+    _random_array,
+    checked_model,
+    default_device_name,
+)
 from rlgraph_xflow.graphs.onnxruntime_session import import_onnxruntime
 from rlgraph_xflow.graphs.zoo_builder import ONNX_IR_VERSION, ONNX_OPSET
 from rlgraph_xflow.ops import _engine
@@ -140,14 +150,7 @@ def kernel_model(descriptor: Mapping[str, Any], seed: int = 0) -> tuple[onnx.Mod
             nodes.append(helper.make_node("Relu", node_outputs, outputs, name=f"m{position}_activation"))
     last_outputs = [onnx.ValueInfoProto(name=f"m{len(members) - 1}_out{index}") for index in range(members[-1]["num_outputs"])]
     graph = helper.make_graph(nodes, "kernel", graph_inputs, last_outputs, initializer=initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)], producer_name="rlgraph_xflow.kernel_costs")
-    model.ir_version = ONNX_IR_VERSION
-    try:
-        model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
-        onnx.checker.check_model(model)
-    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError) as error:
-        raise ValueError(f"kernel {key!r}: ONNX rejects the model built from it: {error}") from error
-    return model, feeds
+    return checked_model(graph, "rlgraph_xflow.kernel_costs", f"kernel {key!r}: ONNX rejects the model built from it"), feeds
 
 
 def _session(model: onnx.ModelProto, profile_prefix: str | None = None):
@@ -163,7 +166,7 @@ def _session(model: onnx.ModelProto, profile_prefix: str | None = None):
 
 
 def _profiled_kernel_ms(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], runs: int, warmup: int) -> tuple[float, int]:
-    """(sum over the model's nodes of each node's median kernel time, number of nodes timed)."""
+    """(sum over the model's nodes of each node's median kernel time, number of nodes timed); layout reorders left out."""
     with tempfile.TemporaryDirectory(prefix="rlgraph_xflow_profile_") as folder:
         session = _session(model, os.path.join(folder, "kernel"))
         for _ in range(warmup):

@@ -180,6 +180,22 @@ def _index_bound(descriptor: Mapping[str, Any], input_index: int) -> int:
     return 2
 
 
+def checked_model(graph: onnx.GraphProto, producer: str, rejection: str) -> onnx.ModelProto:
+    """A model of graph at the project's opset, its output types inferred and checked.
+
+    Raises:
+        ValueError: `rejection`: ONNX's reason, when shape inference or the checker refuses it.
+    """
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)], producer_name=producer)
+    model.ir_version = ONNX_IR_VERSION
+    try:
+        model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+        onnx.checker.check_model(model)
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError) as error:
+        raise ValueError(f"{rejection}: {error}") from error
+    return model
+
+
 def single_op_model(descriptor: Mapping[str, Any], seed: int = 0) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
     """The one-node model `measure_op` times, and random feeds for its graph inputs.
 
@@ -228,13 +244,7 @@ def single_op_model(descriptor: Mapping[str, Any], seed: int = 0) -> tuple[onnx.
     # Outputs are declared without types; shape inference fills them in (and checks the node).
     outputs = [onnx.ValueInfoProto(name=name) for name in output_names]
     graph = helper.make_graph([node], "single_op", graph_inputs, outputs, initializer=initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)], producer_name="rlgraph_xflow.measure")
-    model.ir_version = ONNX_IR_VERSION
-    try:
-        model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
-        onnx.checker.check_model(model)
-    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError) as error:
-        raise ValueError(f"{where}: ONNX rejects the {op_type} node built from it: {error}") from error
+    model = checked_model(graph, "rlgraph_xflow.measure", f"{where}: ONNX rejects the {op_type} node built from it")
     untyped = [output.name for output in model.graph.output if not output.type.HasField("tensor_type")]
     if untyped:
         raise ValueError(f"{where}: could not infer the type of outputs {untyped} of {op_type}")
