@@ -29,6 +29,11 @@ py::dict KernelDescriptorToDict(const xflow::KernelDescriptor& descriptor) {
     wiring.append(converted);
   }
   entry["member_inputs"] = wiring;
+  if (!descriptor.reorder.empty()) {
+    entry["reorder"] = descriptor.reorder;
+    entry["reorder_shape"] = descriptor.reorder_type.shape;
+    entry["reorder_dtype"] = xflow::DataTypeName(descriptor.reorder_type.dtype);
+  }
   return entry;
 }
 
@@ -45,6 +50,19 @@ void RegisterKernelCostBindings(py::module_& module) {
         return members;
       },
       "The kernels onnxruntime's CPU provider runs for this graph: each a list of op indices (graph order).");
+  graph.def(
+      "runtime_reorders",
+      [](const xflow::Graph& self) {
+        const xflow::RuntimeKernels kernels = xflow::FindRuntimeKernels(self, self.ConstantOps());
+        py::list copies;
+        for (const xflow::LayoutReorder& reorder : kernels.reorders) {
+          copies.append(py::make_tuple(reorder.to_blocked ? "ReorderInput" : "ReorderOutput", reorder.op,
+                                       xflow::TensorTypeToString(reorder.type)));
+        }
+        return copies;
+      },
+      "The layout copies onnxruntime's CPU provider adds to this graph: (ReorderInput or ReorderOutput, the op "
+      "whose cost carries it, the tensor type copied).");
   graph.def(
       "kernel_descriptors",
       [](const xflow::Graph& self) {

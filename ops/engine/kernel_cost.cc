@@ -15,27 +15,38 @@ CachedKernelCost::CachedKernelCost(std::shared_ptr<const KernelCostModel> model,
   }
 }
 
+double CachedKernelCost::LookUp(const std::string& key, const std::function<KernelDescriptor()>& describe, const std::string& what) {
+  if (const double* stored = model_->table.Find(key)) return *stored;
+  if (!measure_) {
+    throw CostError(what + ": kernel '" + key + "' is missing from the cost table of device '" + model_->device + "' (" +
+                    std::to_string(model_->table.size()) +
+                    " kernels); measure it on that device first (python -m rlgraph_xflow.graphs stats MODEL --cost-model measured)");
+  }
+  const double runtime = measure_(describe());
+  if (!(runtime >= 0) || !std::isfinite(runtime)) {
+    throw CostError("the kernel measure callback returned " + std::to_string(runtime) + " ms for '" + key +
+                    "'; expected a finite number >= 0");
+  }
+  ++measured_count_;
+  return runtime;
+}
+
 double CachedKernelCost::KernelRuntimeMs(const Graph& graph, const RuntimeKernel& kernel, const std::vector<bool>& constant) {
   const uint64_t hash = KernelHash(graph, kernel, constant);
   auto cached = by_kernel_hash_.find(hash);
   if (cached != by_kernel_hash_.end()) return cached->second;
-  const std::string key = KernelKey(graph, kernel, constant);
-  double runtime = 0;
-  if (const double* stored = model_->table.Find(key)) {
-    runtime = *stored;
-  } else if (measure_) {
-    runtime = measure_(KernelDescriptorOf(graph, kernel, constant));
-    if (!(runtime >= 0) || !std::isfinite(runtime)) {
-      throw CostError("the kernel measure callback returned " + std::to_string(runtime) + " ms for '" + key +
-                      "'; expected a finite number >= 0");
-    }
-    ++measured_count_;
-  } else {
-    throw CostError(graph.op(kernel.ops.back()).Describe() + ": kernel '" + key + "' is missing from the cost table of device '" +
-                    model_->device + "' (" + std::to_string(model_->table.size()) +
-                    " kernels); measure it on that device first (python -m rlgraph_xflow.graphs stats MODEL --cost-model measured)");
-  }
+  const double runtime = LookUp(KernelKey(graph, kernel, constant), [&] { return KernelDescriptorOf(graph, kernel, constant); },
+                                graph.op(kernel.ops.back()).Describe());
   by_kernel_hash_.emplace(hash, runtime);
+  return runtime;
+}
+
+double CachedKernelCost::ReorderRuntimeMs(const LayoutReorder& reorder) {
+  const uint64_t hash = ReorderHash(reorder);
+  auto cached = by_reorder_hash_.find(hash);
+  if (cached != by_reorder_hash_.end()) return cached->second;
+  const double runtime = LookUp(ReorderKey(reorder), [&] { return ReorderDescriptorOf(reorder); }, "a layout copy");
+  by_reorder_hash_.emplace(hash, runtime);
   return runtime;
 }
 
@@ -45,6 +56,10 @@ GraphCost CachedKernelCost::Price(const Graph& graph) {
   std::vector<double> kernel_runtime(kernels.kernels.size());
   for (size_t k = 0; k < kernels.kernels.size(); ++k) {
     kernel_runtime[k] = KernelRuntimeMs(graph, kernels.kernels[k], constant) + model_->per_kernel_ms;
+  }
+  std::vector<double> copies(static_cast<size_t>(graph.NumOps()), 0.0);
+  for (const LayoutReorder& reorder : kernels.reorders) {
+    copies[static_cast<size_t>(reorder.op)] += ReorderRuntimeMs(reorder) + model_->per_kernel_ms;
   }
   GraphCost cost;
   cost.runtime_ms = model_->per_call_ms;
@@ -61,6 +76,7 @@ GraphCost CachedKernelCost::Price(const Graph& graph) {
       record.runtime_ms = kernel_runtime[static_cast<size_t>(kernel)];
       record.metrics.kernel_launches = 1;
     }
+    record.runtime_ms += copies[static_cast<size_t>(index)];
     AddOpCost(cost, std::move(record));
   }
   return cost;

@@ -11,7 +11,8 @@
 //                    per kernel.
 //
 // A graph's runtime is the sum of its kernels' runtimes, plus the dispatch
-// cost per kernel, plus the per-call cost. In the per-op breakdown a
+// cost per kernel, plus its layout copies (runtime_kernels.h), plus the
+// per-call cost. A layout copy's cost is booked to the op it belongs to. In the per-op breakdown a
 // kernel's runtime (with its dispatch) sits on its last member, which
 // produces the kernel's output; the other members cost 0 and count no
 // launch, since the runtime does not launch them.
@@ -51,10 +52,14 @@ class CachedKernelCost {
 
  private:
   double KernelRuntimeMs(const Graph& graph, const RuntimeKernel& kernel, const std::vector<bool>& constant);
+  double ReorderRuntimeMs(const LayoutReorder& reorder);
+  // The table's runtime for a key, else the measured one; CostError naming `what` when neither exists.
+  double LookUp(const std::string& key, const std::function<KernelDescriptor()>& describe, const std::string& what);
 
   std::shared_ptr<const KernelCostModel> model_;
   KernelMeasure measure_;
   std::unordered_map<uint64_t, double> by_kernel_hash_;
+  std::unordered_map<uint64_t, double> by_reorder_hash_;
   int64_t measured_count_ = 0;
 };
 

@@ -387,6 +387,113 @@ std::vector<std::vector<std::pair<int32_t, int32_t>>> MemberInputs(const Graph& 
 
 }  // namespace
 
+namespace {
+
+constexpr int64_t kChannelBlock = 8;
+
+bool IsPassThrough(const std::string& type) { return type == "Identity" || type == "Dropout"; }
+
+bool ConvertsWhenInputBlocked(const std::string& type) {
+  return type == "MaxPool" || type == "AveragePool" || type == "GlobalAveragePool" || type == "GlobalMaxPool" ||
+         type == "Concat" || type == "Add" || type == "BatchNormalization" || IsActivation(type);
+}
+
+int64_t Channels(const TensorType& type) { return type.shape.size() == 4 ? type.shape[1] : 0; }
+
+// Which op outputs onnxruntime keeps blocked, and where it copies between
+// layouts (see LayoutReorder). Identity and Dropout are removed before, so
+// they pass their input's layout on.
+void FindReorders(const Graph& graph, RuntimeKernels& result) {
+  const int32_t count = graph.NumOps();
+  std::vector<bool> blocked(static_cast<size_t>(count), false);
+  auto input_blocked = [&](const Edge& edge) { return !edge.IsMissing() && edge.output == 0 && blocked[static_cast<size_t>(edge.op)]; };
+  std::vector<int32_t> carrier(static_cast<size_t>(count), -1);  // the op whose cost a copy of this op's output goes to
+  std::vector<Edge> copied_in;
+  // Plain tensors a blocked Conv reads: onnxruntime copies them in once, and
+  // a pool, BatchNormalization or activation reading the same tensor then
+  // reads the copy (Concat and Add do not).
+  auto converted_conv = [&](const Op& conv) {
+    const int64_t group = conv.params.count("group") ? std::get<int64_t>(conv.params.at("group")) : 1;
+    return conv.type == "Conv" && Channels(conv.outputs[0]) % kChannelBlock == 0 && group == 1;
+  };
+  std::vector<Edge> read_by_blocked_conv;
+  for (const RuntimeKernel& kernel : result.kernels) {
+    const Op& anchor = graph.op(kernel.ops.front());
+    if (converted_conv(anchor) && Channels(graph.TypeOf(anchor.inputs[0])) % kChannelBlock == 0) {
+      read_by_blocked_conv.push_back(anchor.inputs[0]);
+    }
+  }
+  auto readable_blocked = [&](const Edge& edge) {
+    return input_blocked(edge) ||
+           (!edge.IsMissing() && std::find(read_by_blocked_conv.begin(), read_by_blocked_conv.end(), edge) != read_by_blocked_conv.end());
+  };
+  for (int32_t index = 0; index < count; ++index) {
+    const Op& op = graph.op(index);
+    const int32_t kernel = result.kernel_of_op[static_cast<size_t>(index)];
+    carrier[static_cast<size_t>(index)] = kernel >= 0 ? result.kernels[static_cast<size_t>(kernel)].ops.back() : index;
+    if (op.outputs.size() != 1 || op.outputs[0].shape.size() != 4) continue;
+    const int32_t anchor = kernel >= 0 ? result.kernels[static_cast<size_t>(kernel)].ops.front() : -1;
+    if (anchor >= 0 && graph.op(anchor).type == "Conv") {
+      const Op& conv = graph.op(anchor);
+      const bool converted = converted_conv(conv);
+      blocked[static_cast<size_t>(index)] = converted;
+      if (converted && index == anchor) {
+        const Edge& input = conv.inputs[0];
+        // One copy per plain tensor, however many Convs read it.
+        const bool first_reader = std::find(copied_in.begin(), copied_in.end(), input) == copied_in.end();
+        if (!input_blocked(input) && Channels(graph.TypeOf(input)) % kChannelBlock == 0 && first_reader) {
+          copied_in.push_back(input);
+          result.reorders.push_back({true, graph.TypeOf(input), carrier[static_cast<size_t>(index)]});
+        }
+      }
+    } else if (IsPassThrough(op.type)) {
+      blocked[static_cast<size_t>(index)] = input_blocked(op.inputs[0]);
+      carrier[static_cast<size_t>(index)] = op.inputs[0].IsMissing() ? index : carrier[static_cast<size_t>(op.inputs[0].op)];
+    } else if (ConvertsWhenInputBlocked(op.type) && !op.inputs.empty()) {
+      const bool all = op.type == "Concat" || op.type == "Add";
+      blocked[static_cast<size_t>(index)] =
+          all ? std::all_of(op.inputs.begin(), op.inputs.end(), [&](const Edge& edge) { return input_blocked(edge); })
+              : readable_blocked(op.inputs[0]);
+    }
+  }
+  // A blocked tensor read by an op that does not run blocked, or a graph output, is copied out once.
+  std::vector<bool> copied_out(static_cast<size_t>(count), false);
+  auto copy_out = [&](int32_t producer) {
+    if (!blocked[static_cast<size_t>(producer)] || copied_out[static_cast<size_t>(producer)]) return;
+    copied_out[static_cast<size_t>(producer)] = true;
+    result.reorders.push_back({false, graph.op(producer).outputs[0], carrier[static_cast<size_t>(producer)]});
+  };
+  for (int32_t index = 0; index < count; ++index) {
+    const Op& op = graph.op(index);
+    // Converted ops (Conv kernels' members included) read blocked tensors as they are.
+    if (blocked[static_cast<size_t>(index)] || IsPassThrough(op.type)) continue;
+    for (const Edge& edge : op.inputs) {
+      if (!edge.IsMissing() && edge.output == 0) copy_out(edge.op);
+    }
+  }
+  for (const GraphOutput& output : graph.outputs()) {
+    if (output.edge.output == 0) copy_out(output.edge.op);
+  }
+}
+
+}  // namespace
+
+std::string ReorderKey(const LayoutReorder& reorder) {
+  return std::string(reorder.to_blocked ? "ReorderInput(" : "ReorderOutput(") + TensorTypeToString(reorder.type) + ")";
+}
+
+uint64_t ReorderHash(const LayoutReorder& reorder) {
+  return CombineHash(HashTensorType(reorder.type), reorder.to_blocked ? 0x72656f72646572ULL : 0x72656f726465ULL);
+}
+
+KernelDescriptor ReorderDescriptorOf(const LayoutReorder& reorder) {
+  KernelDescriptor descriptor;
+  descriptor.kernel_key = ReorderKey(reorder);
+  descriptor.reorder = reorder.to_blocked ? "ReorderInput" : "ReorderOutput";
+  descriptor.reorder_type = reorder.type;
+  return descriptor;
+}
+
 RuntimeKernels FindRuntimeKernels(const Graph& graph, const std::vector<bool>& constant) {
   // Whether a residual Add fuses depends on whether its other operand is a
   // Conv kernel's output, which may come later in graph order; each pass
@@ -400,6 +507,7 @@ RuntimeKernels FindRuntimeKernels(const Graph& graph, const std::vector<bool>& c
     current = std::move(next);
     if (settled) break;
   }
+  FindReorders(graph, current);
   return current;
 }
 
@@ -508,6 +616,10 @@ std::vector<KernelDescriptor> KernelDescriptors(const Graph& graph) {
   std::unordered_set<std::string> seen;
   for (const RuntimeKernel& kernel : kernels.kernels) {
     KernelDescriptor descriptor = KernelDescriptorOf(graph, kernel, constant);
+    if (seen.insert(descriptor.kernel_key).second) descriptors.push_back(std::move(descriptor));
+  }
+  for (const LayoutReorder& reorder : kernels.reorders) {
+    KernelDescriptor descriptor = ReorderDescriptorOf(reorder);
     if (seen.insert(descriptor.kernel_key).second) descriptors.push_back(std::move(descriptor));
   }
   return descriptors;

@@ -55,9 +55,22 @@ struct RuntimeKernel {
   std::vector<int32_t> ops;  // graph order
 };
 
+// A layout copy onnxruntime inserts: its CPU provider runs Conv (with pools,
+// Concat, Add, BatchNormalization and activations that read its outputs) in
+// a blocked channel layout (NCHWc, 8 channels a block with AVX2), and copies
+// a tensor into that layout where a Conv reads a plain one (ReorderInput)
+// and out of it where a plain op or a graph output reads a blocked one
+// (ReorderOutput). Its cost is priced like a kernel's and booked to `op`.
+struct LayoutReorder {
+  bool to_blocked = false;  // ReorderInput; else ReorderOutput
+  TensorType type;          // the tensor copied (its plain NCHW type)
+  int32_t op = -1;          // the op whose cost carries it
+};
+
 struct RuntimeKernels {
   std::vector<RuntimeKernel> kernels;
   std::vector<int32_t> kernel_of_op;  // per op: index into kernels, or -1
+  std::vector<LayoutReorder> reorders;
 };
 
 // constant as returned by graph.ConstantOps().
@@ -76,10 +89,18 @@ struct KernelDescriptor {
   std::vector<MeasurementDescriptor> members;
   std::vector<std::string> fused_activation;  // per member: "" or "relu"
   std::vector<std::vector<std::pair<int32_t, int32_t>>> member_inputs;
+  std::string reorder;       // "" for a kernel; "ReorderInput" or "ReorderOutput" for a layout copy
+  TensorType reorder_type;   // the tensor a layout copy copies
 };
 
 KernelDescriptor KernelDescriptorOf(const Graph& graph, const RuntimeKernel& kernel, const std::vector<bool>& constant);
-// One descriptor per distinct kernel key of the graph, in graph order.
+
+// A reorder's key ("ReorderInput(float32[1,64,56,56])"), hash and descriptor
+// (kernel_key, no members, reorder and reorder_type set).
+std::string ReorderKey(const LayoutReorder& reorder);
+uint64_t ReorderHash(const LayoutReorder& reorder);
+KernelDescriptor ReorderDescriptorOf(const LayoutReorder& reorder);
+// One descriptor per distinct kernel (and layout copy) key of the graph, in graph order.
 std::vector<KernelDescriptor> KernelDescriptors(const Graph& graph);
 
 }  // namespace xflow

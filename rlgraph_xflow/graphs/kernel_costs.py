@@ -28,9 +28,10 @@ per graph and per kernel.
 Sessions use CPUExecutionProvider at ORT_ENABLE_ALL with spinning off, like
 the latency protocol (graphs/latency.py). onnxruntime runs Conv kernels in a
 blocked layout (NCHWc), and a Conv run alone is wrapped in layout reorders,
-which are left out: inside a chain of blocked kernels there are none. Not
-modelled yet: the reorders a graph pays where a blocked kernel's output is
-read by an op that cannot run blocked (a Split after merged convs, for one).
+which are left out of the kernel: inside a chain of blocked kernels there are
+none. Where a graph does copy between layouts (a Split after merged convs,
+the graph's edges) the engine lists the copies (LayoutReorder) and each is
+priced by its tensor type, timed as the Reorder node of a 1x1 Conv.
 
 A table's device key names the CPU, the runtime and its version; a table
 measured on another machine is used as it is, and a kernel missing from it is
@@ -165,8 +166,12 @@ def _session(model: onnx.ModelProto, profile_prefix: str | None = None):
     return onnxruntime.InferenceSession(model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def _profiled_kernel_ms(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], runs: int, warmup: int) -> tuple[float, int]:
-    """(sum over the model's nodes of each node's median kernel time, number of nodes timed); layout reorders left out."""
+def _profiled_kernel_ms(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], runs: int, warmup: int,
+                        only: str | None = None) -> tuple[float, int]:
+    """(sum over the model's nodes of each node's median kernel time, number of nodes timed).
+
+    Layout reorders are left out, unless `only` names the one op type to time.
+    """
     with tempfile.TemporaryDirectory(prefix="rlgraph_xflow_profile_") as folder:
         session = _session(model, os.path.join(folder, "kernel"))
         for _ in range(warmup):
@@ -181,7 +186,8 @@ def _profiled_kernel_ms(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray],
         name = event.get("name", "")
         if event.get("cat") != "Node" or not name.endswith("_kernel_time"):
             continue
-        if event.get("args", {}).get("op_name") in _LAYOUT_NODES:
+        op_name = event.get("args", {}).get("op_name")
+        if (op_name != only) if only is not None else (op_name in _LAYOUT_NODES):
             continue
         durations.setdefault(name, []).append(event["dur"] / 1e3)
     return sum(statistics.median(times[-runs:]) for times in durations.values()), len(durations)
@@ -196,6 +202,8 @@ def measure_kernel(descriptor: Mapping[str, Any], runs: int = 20, warmup: int = 
     for label, value, least in (("runs", runs, 1), ("warmup", warmup, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"measure_kernel: {label} must be an int >= {least}, found {value!r}")
+    if isinstance(descriptor, Mapping) and descriptor.get("reorder"):
+        return _measure_reorder(descriptor, runs, warmup, seed)
     model, feeds = kernel_model(descriptor, seed=seed)
     try:
         milliseconds, timed = _profiled_kernel_ms(model, feeds, runs, warmup)
@@ -205,6 +213,24 @@ def measure_kernel(descriptor: Mapping[str, Any], runs: int = 20, warmup: int = 
         # Everything folded at session creation: the kernel costs nothing at inference.
         return 0.0
     return milliseconds
+
+
+def _measure_reorder(descriptor: Mapping[str, Any], runs: int, warmup: int, seed: int) -> float:
+    """A layout copy's time: the named Reorder node of a 1x1 Conv (C -> C) run alone, which has one each way."""
+    kind, shape = descriptor["reorder"], list(descriptor.get("reorder_shape") or [])
+    if kind not in _LAYOUT_NODES or len(shape) != 4 or descriptor.get("reorder_dtype") != "float32":
+        raise ValueError(f"layout copy {descriptor.get('kernel_key')!r}: expected a float32 4-D ReorderInput/ReorderOutput, found {kind!r} {shape}")
+    generator = np.random.default_rng(seed)
+    channels = shape[1]
+    weight = onnx.numpy_helper.from_array(generator.standard_normal((channels, channels, 1, 1)).astype(np.float32), "w")
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"])], "reorder",
+                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, shape)],
+                              [onnx.ValueInfoProto(name="y")], initializer=[weight])
+    model = checked_model(graph, "rlgraph_xflow.kernel_costs", f"layout copy {descriptor['kernel_key']!r}")
+    feeds = {"x": generator.standard_normal(shape).astype(np.float32)}
+    milliseconds, timed = _profiled_kernel_ms(model, feeds, runs, warmup, only=kind)
+    # No such node: onnxruntime does not block this tensor, and copies nothing.
+    return milliseconds if timed else 0.0
 
 
 def _relu_chain(length: int, width: int = 256) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:

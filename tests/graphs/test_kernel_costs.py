@@ -60,6 +60,7 @@ def _gelu_reference(x: np.ndarray) -> np.ndarray:
 def test_kernel_model_computes_the_kernels_ops_on_one_shared_input():
     graph = load(_gelu_graph())
     gelu = next(descriptor for descriptor in graph.engine.kernel_descriptors() if len(descriptor["members"]) == 5)
+    assert not any("reorder" in descriptor for descriptor in graph.engine.kernel_descriptors())  # no Conv: no layout copies
     model, feeds = kernel_model(gelu, seed=3)
     # x feeds both the Div and the first Mul: one graph input, as in the real graph.
     assert list(feeds) == ["input0"]
@@ -80,11 +81,20 @@ def test_measure_kernel_times_more_work_as_more_time():
             [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, channels, size, size])],
             [onnx.numpy_helper.from_array(np.ones((channels, channels, 3, 3), np.float32), "w")],
         ))
-        [descriptor] = graph.engine.kernel_descriptors()
+        [descriptor] = [d for d in graph.engine.kernel_descriptors() if "reorder" not in d]
         return descriptor
 
     small, large = measure_kernel(conv(8, 8), runs=5, warmup=1), measure_kernel(conv(64, 56), runs=5, warmup=1)
     assert 0 < small < large and large > 20 * small
+
+
+def test_layout_copies_are_timed_by_their_tensor():
+    copy = {"kernel_key": "ReorderOutput(float32[1,64,56,56])", "members": [], "member_inputs": [],
+            "reorder": "ReorderOutput", "reorder_shape": [1, 64, 56, 56], "reorder_dtype": "float32"}
+    small = {**copy, "kernel_key": "ReorderOutput(float32[1,64,7,7])", "reorder_shape": [1, 64, 7, 7]}
+    assert measure_kernel(copy, runs=5, warmup=1) > measure_kernel(small, runs=5, warmup=1) > 0
+    with pytest.raises(ValueError, match="expected a float32 4-D"):
+        measure_kernel({**copy, "reorder_shape": [64, 56]})
 
 
 def test_measure_kernel_rejects_bad_arguments():

@@ -28,15 +28,26 @@ from rlgraph_xflow.optimize.random_walk import random_walk
 _NOT_KERNELS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "ReorderInput", "ReorderOutput"}
 
 
-def onnxruntime_kernels(model: onnx.ModelProto, tmp_path) -> collections.Counter:
+def onnxruntime_nodes(model: onnx.ModelProto, tmp_path) -> collections.Counter:
     """Op types of the nodes onnxruntime runs for the model, from the model it optimizes and saves."""
     onnxruntime = import_onnxruntime()
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.optimized_model_filepath = os.fspath(tmp_path / "optimized.onnx")
     onnxruntime.InferenceSession(model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
-    optimized = onnx.load(options.optimized_model_filepath)
-    return collections.Counter(node.op_type for node in optimized.graph.node if node.op_type not in _NOT_KERNELS)
+    return collections.Counter(node.op_type for node in onnx.load(options.optimized_model_filepath).graph.node)
+
+
+def onnxruntime_kernels(model: onnx.ModelProto, tmp_path) -> collections.Counter:
+    return collections.Counter({op_type: count for op_type, count in onnxruntime_nodes(model, tmp_path).items()
+                                if op_type not in _NOT_KERNELS})
+
+
+def assert_same_kernels_and_copies(graph, tmp_path) -> None:
+    nodes = onnxruntime_nodes(export(graph), tmp_path)
+    assert len(graph.engine.runtime_kernels()) == sum(count for op_type, count in nodes.items() if op_type not in _NOT_KERNELS)
+    copies = collections.Counter(kind for kind, _, _ in graph.engine.runtime_reorders())
+    assert (copies["ReorderInput"], copies["ReorderOutput"]) == (nodes["ReorderInput"], nodes["ReorderOutput"])
 
 
 def engine_kernel_types(graph) -> list[list[str]]:
@@ -50,6 +61,7 @@ def _zoo(name: str):
 @pytest.mark.parametrize("name", ["squeezenet1_1", "resnet18", "bert_base_1"])
 def test_kernels_are_the_nodes_onnxruntime_runs_on_zoo_graphs(name, tmp_path):
     model = _zoo(name)
+    assert_same_kernels_and_copies(load(model), tmp_path)
     kernels = engine_kernel_types(load(model))
     reference = onnxruntime_kernels(model, tmp_path)
     assert len(kernels) == sum(reference.values())
@@ -60,13 +72,14 @@ def test_kernels_are_the_nodes_onnxruntime_runs_on_zoo_graphs(name, tmp_path):
     assert sum(types[0] == "Gemm" or (types[0] == "MatMul" and types[-1] == "Add") for types in kernels) == reference.get("Gemm", 0)
 
 
-@pytest.mark.parametrize("name, seed", [("resnet18", 1), ("resnet18", 6), ("bert_base_1", 0), ("bert_base_1", 2), ("bert_base_1", 3)])
+@pytest.mark.parametrize("name, seed", [("resnet18", 1), ("resnet18", 6), ("inception_v3", 1), ("bert_base_1", 0),
+                                        ("bert_base_1", 2), ("bert_base_1", 3)])
 def test_kernels_follow_rewrites_that_change_what_fuses(name, seed, tmp_path):
     # Random rewrites merge convs behind a Split (whose outputs leave
-    # onnxruntime's blocked layout, so residual Adds stop fusing), move scales
-    # onto MatMul inputs, and break or keep GELU's chain.
+    # onnxruntime's blocked layout, so residual Adds stop fusing and layout
+    # copies appear), move scales onto MatMul inputs, and break or keep GELU's chain.
     graph = random_walk(load(_zoo(name)), load_rules(), num_steps=15, seed=seed).graphs[-1]
-    assert len(graph.engine.runtime_kernels()) == sum(onnxruntime_kernels(export(graph), tmp_path).values())
+    assert_same_kernels_and_copies(graph, tmp_path)
 
 
 def _conv_model(conv_output_readers: int) -> onnx.ModelProto:
@@ -98,7 +111,12 @@ def test_an_engine_fused_activation_has_the_key_of_conv_then_relu():
     fused = apply(graph, rules, rules.find("fuse_conv_relu"), 0)
     assert [op["type"] for op in fused.engine.ops() if op["type"] not in ("Input", "Weight")] == ["Conv"]
     assert engine_kernel_types(fused) == [["Conv"]]
-    [before], [after] = graph.engine.kernel_descriptors(), fused.engine.kernel_descriptors()
+    # One kernel; the graph's edges also have one layout copy each way (its input is a graph input, its output one).
+    before, after = (next(d for d in g.engine.kernel_descriptors() if "reorder" not in d) for g in (graph, fused))
+    assert sorted(kind for kind, _, _ in graph.engine.runtime_reorders()) == ["ReorderInput", "ReorderOutput"]
+    assert fused.engine.runtime_reorders() == [(kind, 2, text) for kind, _, text in graph.engine.runtime_reorders()]
     assert after["kernel_key"] == before["kernel_key"]
-    pricer = _engine.KernelPricer("test", {before["kernel_key"]: 0.5}, 0.01, 0.02)
-    assert pricer.runtime_ms(fused.engine) == pricer.runtime_ms(graph.engine) == pytest.approx(0.53)
+    copies = {"ReorderInput(float32[1,8,16,16])": 0.1, "ReorderOutput(float32[1,8,16,16])": 0.2}
+    pricer = _engine.KernelPricer("test", {before["kernel_key"]: 0.5, **copies}, 0.01, 0.02)
+    # kernel + its dispatch, two copies + theirs, one call
+    assert pricer.runtime_ms(fused.engine) == pricer.runtime_ms(graph.engine) == pytest.approx(0.5 + 0.3 + 3 * 0.01 + 0.02)
