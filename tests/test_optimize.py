@@ -210,6 +210,14 @@ def test_module_entry_point_in_a_subprocess(tiny, tmp_path):
         (["squeezenet1_1", "--search", "greedy", "--latency-runs-per-round", "0"], "--latency-runs-per-round must be an int >= 1"),
         (["squeezenet1_1", "--search", "greedy", "--sequence-length", "16"], "applies to the zoo model bert_base only"),
         (["squeezenet1_1", "--search", "greedy", "--dim", "batch"], "--dim expects NAME=POSITIVE_INT"),
+        (["squeezenet1_1", "--search", "greedy", "--cost-model", "analytic", "--device", "h200"],
+         "unknown device 'h200' for the analytic cost model"),
+        (["squeezenet1_1", "--search", "greedy", "--device", "v100"], "use --cost-model analytic --device v100"),
+        (["squeezenet1_1", "--search", "greedy", "--device", "cuda:NOWHERE"], "no kernel table for device 'cuda:NOWHERE'"),
+        (["squeezenet1_1", "--search", "greedy", "--cost-table", "no_such_table.json"],
+         "cost table file 'no_such_table.json' does not exist"),
+        (["squeezenet1_1", "--search", "greedy", "--cost-model", "analytic", "--cost-table", "t.json"],
+         "use it with --cost-model measured"),
     ],
 )
 def test_bad_arguments(arguments, message, tmp_path, capsys):
