@@ -1,10 +1,15 @@
-"""The measured cost provider: times single operators in onnxruntime, caches the results.
+"""Op descriptors, one-op models and their timing in onnxruntime.
+
+The measured cost model (kernel_costs.py) builds its kernel models from these
+descriptors; a single op timed alone by wall time is not how the runtime
+costs it (the call and thread wake-up are added to every op), so no cost
+model prices graphs with measure_op any more.
 
 Holds:
+  single_op_model, checked_model: the one-node model of a descriptor, and
+    the shape-inferred, checked model of a graph.
   measure_op: builds a one-node ONNX model from an op descriptor and returns
-    its median run time in milliseconds.
-  MeasuredProvider: costs for a list of descriptors, measuring only what the
-    cache lacks (counted in `measured_count`).
+    its median wall time in milliseconds.
   default_device_name: names this machine's CPU and runtime, the cache's device key.
   CostCache, CostCacheError, default_cache_path: re-exported from cost_cache.py.
 
@@ -29,7 +34,7 @@ overhead, which is what it costs at inference too.
 from __future__ import annotations
 
 import platform
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import onnx
@@ -39,7 +44,7 @@ from rlgraph_xflow.graphs.cost_cache import CostCache, CostCacheError, default_c
 from rlgraph_xflow.graphs.onnxruntime_session import create_cpu_session, import_onnxruntime, median_latency_ms
 from rlgraph_xflow.graphs.zoo_builder import ONNX_IR_VERSION, ONNX_OPSET
 
-__all__ = ["CostCache", "CostCacheError", "MeasuredProvider", "default_cache_path", "default_device_name", "measure_op"]
+__all__ = ["CostCache", "CostCacheError", "checked_model", "default_cache_path", "default_device_name", "measure_op", "single_op_model"]
 
 _DTYPES = {
     "float32": np.float32,
@@ -298,73 +303,3 @@ def default_device_name() -> str:
         pass
     model_name = model_name or platform.processor() or platform.machine() or "unknown-cpu"
     return f"{model_name} / onnxruntime-{import_onnxruntime().__version__}-cpu"
-
-
-class MeasuredProvider:
-    """Operator costs measured in onnxruntime on this machine, through a persistent cache.
-
-    Attributes:
-        cache: the CostCache the costs are read from and written to.
-        device_name: the cache's device key.
-        measured_count: how many ops this provider has measured (cache misses).
-
-    Example:
-        >>> provider = MeasuredProvider(CostCache(tmp_path / "costs.json"))
-        >>> costs = provider.costs(descriptors)   # measures every distinct cost key
-        >>> provider.costs(descriptors)           # measures nothing: all cached
-    """
-
-    def __init__(self, cache: CostCache | None = None, device_name: str | None = None, runs: int = 20, warmup: int = 3) -> None:
-        """Args:
-        cache: where costs persist; None opens the default cache file.
-        device_name: the device key; None means `default_device_name()`.
-        runs: timed runs per measured op.
-        warmup: untimed runs per measured op.
-        """
-        if cache is not None and not isinstance(cache, CostCache):
-            raise TypeError(f"MeasuredProvider: cache must be a CostCache, found {type(cache).__name__}")
-        if device_name is not None and (not isinstance(device_name, str) or not device_name):
-            raise ValueError(f"MeasuredProvider: device_name must be a non-empty string, found {device_name!r}")
-        self.cache = cache if cache is not None else CostCache()
-        self.device_name = device_name or default_device_name()
-        self.runs = runs
-        self.warmup = warmup
-        self.measured_count = 0
-
-    def costs(self, descriptors: Iterable[Mapping[str, Any]]) -> dict[str, float]:
-        """Milliseconds per cost key, measuring only the keys the cache lacks.
-
-        Each new measurement is written to the cache at once, so an interrupted
-        run keeps what it measured. Descriptors sharing a cost key are measured once.
-
-        Args:
-            descriptors: op descriptors (see the module docstring).
-
-        Returns:
-            cost_key -> milliseconds for every descriptor given.
-
-        Raises:
-            TypeError: descriptors is not a list of dicts.
-            ValueError: a malformed descriptor (naming its position and cost key).
-        """
-        if isinstance(descriptors, (Mapping, str, bytes)):
-            raise TypeError(f"MeasuredProvider.costs: expected a list of op descriptors, found {type(descriptors).__name__}")
-        result: dict[str, float] = {}
-        for position, descriptor in enumerate(descriptors):
-            try:
-                checked = _checked_descriptor(descriptor)
-            except (TypeError, ValueError) as error:
-                raise type(error)(f"descriptors[{position}]: {error}") from error
-            cost_key = checked["cost_key"]
-            if cost_key in result:
-                continue
-            cached = self.cache.get(self.device_name, cost_key)
-            if cached is None:
-                try:
-                    cached = measure_op(checked, runs=self.runs, warmup=self.warmup)
-                except ValueError as error:
-                    raise ValueError(f"descriptors[{position}]: {error}") from error
-                self.cache.put(self.device_name, cost_key, cached)
-                self.measured_count += 1
-            result[cost_key] = cached
-        return result

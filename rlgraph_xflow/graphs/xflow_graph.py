@@ -18,8 +18,7 @@ Cost providers (XflowGraph.cost):
               (rtx2070, v100, h100, cpu).
   "table"     measured runtimes given as {cost_key: ms}; a missing key raises
               CostError unless fallback_to_analytic=True.
-  an object with .costs(descriptors) -> {cost_key: ms} (e.g.
-              rlgraph_xflow.graphs.measure.MeasuredProvider): asked for the
+  an object with .costs(descriptors) -> {cost_key: ms}: asked for the
               graph's measurement descriptors, then priced like "table".
 """
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """Tests for the measured cost provider and its cache (rlgraph_xflow.graphs.measure, cost_cache)."""
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import onnx
@@ -11,7 +9,6 @@ import pytest
 from rlgraph_xflow.graphs.measure import (
     CostCache,
     CostCacheError,
-    MeasuredProvider,
     default_cache_path,
     default_device_name,
     measure_op,
@@ -213,33 +210,6 @@ def test_default_cache_path_follows_the_environment(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-# ----------------------------------------------------------- MeasuredProvider
-def test_provider_measures_once_then_reads_the_cache(tmp_path):
-    path = tmp_path / "costs.json"
-    descriptors = [_conv(8, 16), MATMUL, RELU, RESHAPE, dict(RELU)]
-    provider = MeasuredProvider(CostCache(path), device_name="test-cpu", runs=3, warmup=1)
-    first = provider.costs(descriptors)
-    assert set(first) == {"Conv|8x16", MATMUL["cost_key"], RELU["cost_key"], RESHAPE["cost_key"]}
-    assert all(value > 0 for value in first.values())
-    assert provider.measured_count == 4  # the repeated Relu is measured once
-    assert provider.costs(descriptors) == first and provider.measured_count == 4
-
-    fresh = MeasuredProvider(CostCache(path), device_name="test-cpu")
-    assert fresh.costs(descriptors) == first and fresh.measured_count == 0
-    other_device = MeasuredProvider(CostCache(path), device_name="other-cpu", runs=1, warmup=0)
-    other_device.costs([RELU])
-    assert other_device.measured_count == 1
-
-    code = (
-        "import json, sys; from rlgraph_xflow.graphs.measure import CostCache, MeasuredProvider; "
-        "provider = MeasuredProvider(CostCache(sys.argv[1]), device_name='test-cpu'); "
-        "costs = provider.costs(json.loads(sys.argv[2])); print(provider.measured_count, json.dumps(costs))"
-    )
-    result = subprocess.run([sys.executable, "-c", code, str(path), json.dumps(descriptors)], capture_output=True, text=True, check=True)
-    count, costs = result.stdout.split(" ", 1)
-    assert int(count) == 0 and json.loads(costs) == first
-
-
 def test_default_device_name_names_the_cpu_and_runtime():
     import onnxruntime
 
@@ -250,16 +220,3 @@ def test_default_device_name_names_the_cpu_and_runtime():
             models = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
         if models:
             assert name.startswith(models[0])
-
-
-def test_provider_rejects_bad_input(tmp_path):
-    provider = MeasuredProvider(CostCache(tmp_path / "costs.json"), device_name="test-cpu", runs=1, warmup=0)
-    with pytest.raises(TypeError, match=r"expected a list of op descriptors, found dict"):
-        provider.costs(RELU)
-    broken = dict(RELU, input_dtypes=["float99"])
-    with pytest.raises(ValueError, match=r"descriptors\[1\]: .*input_dtypes\[0\] is 'float99'"):
-        provider.costs([RELU, broken])
-    with pytest.raises(TypeError, match=r"cache must be a CostCache, found str"):
-        MeasuredProvider("costs.json")
-    with pytest.raises(ValueError, match=r"device_name must be a non-empty string"):
-        MeasuredProvider(CostCache(tmp_path / "costs.json"), device_name="")
