@@ -14,6 +14,7 @@ import copy
 import dataclasses
 from typing import Any, Optional
 
+from rlgraph_xflow import ops
 from rlgraph_xflow.core.registry import SpecError
 
 
@@ -28,9 +29,7 @@ class ObservationSizes:
 
     @classmethod
     def of_env(cls, env) -> "ObservationSizes":
-        from rlgraph_xflow.ops import _engine
-
-        return cls(env.num_xfers, env.max_locations, env.max_pattern_ops, _engine.node_feature_size())
+        return cls(env.num_xfers, env.max_locations, env.max_pattern_ops, ops.node_feature_size())
 
 
 class Agent:

@@ -1001,9 +1001,9 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--show-variants", action="store_true", help="also print every variant's real and predicted latency")
     arguments = parser.parse_args(argv)
 
-    from rlgraph_xflow.ops import _engine
+    from rlgraph_xflow.ops import device_profiles
 
-    profiles = sorted(_engine.device_profiles())
+    profiles = sorted(device_profiles())
     arguments.graphs = list(dict.fromkeys(arguments.graphs))
     for name in arguments.graphs:
         _check_graph_name(name)

@@ -13,6 +13,9 @@ from __future__ import annotations
 import glob
 import os
 
+from rlgraph_xflow.ops import RULES_DIR
+from rlgraph_xflow.tf_runtime import load_tensorflow
+
 _LIBRARY = None
 
 
@@ -20,8 +23,6 @@ def load_library():
     """Loads the custom-op library (once) and returns its op module."""
     global _LIBRARY
     if _LIBRARY is None:
-        from rlgraph_xflow.tf_runtime import load_tensorflow
-
         tf = load_tensorflow()
         candidates = sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_xflow_tf_ops*.so")))
         if not candidates:
@@ -49,8 +50,6 @@ def xflow_cost(graphs, device: str = "h100"):
 
 def _rules_path(rules) -> str:
     if rules is None:
-        from rlgraph_xflow.graphs.substitutions import RULES_DIR
-
         return RULES_DIR
     return os.fspath(rules)
 

@@ -9,7 +9,7 @@ Holds:
     -> CostSource, with one clear error for each bad combination.
 
 Device naming:
-  analytic  a device profile name (`_engine.device_profiles()`: cpu, h100,
+  analytic  a device profile name (`rlgraph_xflow.ops.device_profiles()`: cpu, h100,
             rtx2070, v100); default h100.
   measured  None or "local": this machine's kernel table (kernels it lacks
             are measured here); otherwise the device key of a table measured
@@ -26,7 +26,7 @@ from typing import Any
 
 from rlgraph_xflow.graphs.cost_cache import CostCache, CostCacheError
 from rlgraph_xflow.graphs.errors import CostError
-from rlgraph_xflow.ops import _engine
+from rlgraph_xflow.ops import device_profiles
 
 __all__ = ["COST_MODELS", "DEFAULT_COST_MODEL", "CostSource", "resolve_cost_source"]
 
@@ -110,14 +110,14 @@ def resolve_cost_source(cost_model: str = DEFAULT_COST_MODEL, device: str | None
         if cost_table is not None:
             raise CostError("a cost table holds measured costs; use it with --cost-model measured, not analytic")
         profile = device or DEFAULT_ANALYTIC_DEVICE
-        profiles = sorted(_engine.device_profiles())
+        profiles = sorted(device_profiles())
         if profile not in profiles:
             raise CostError(f"unknown device {profile!r} for the analytic cost model; expected one of {profiles}")
         return CostSource("analytic", profile)
     from rlgraph_xflow.graphs.kernel_costs import MeasuredCostModel, local_device_name
 
     if cost_table is None:
-        if device in _engine.device_profiles():
+        if device in device_profiles():
             raise CostError(f"device {device!r} is a profile of the analytic cost model; use --cost-model analytic "
                             f"--device {device}, or --device local (this machine) or a measured table's device key")
         measured = MeasuredCostModel(device=device)

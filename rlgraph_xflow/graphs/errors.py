@@ -4,12 +4,12 @@ Holds:
   OnnxLoadError: an ONNX model cannot be loaded (names the file and problem).
   OnnxExportError: an engine graph cannot be written back as ONNX.
   EngineError, GraphError, SerializationError, CostError: the C++ engine's
-    errors, re-exported so callers need not import the native module.
+    errors (rlgraph_xflow.ops), re-exported for callers of the graph layer.
 All are ValueErrors.
 """
 from __future__ import annotations
 
-from rlgraph_xflow.ops._engine import CostError, EngineError, GraphError, SerializationError
+from rlgraph_xflow.ops import CostError, EngineError, GraphError, SerializationError
 
 __all__ = ["CostError", "EngineError", "GraphError", "OnnxExportError", "OnnxLoadError", "SerializationError"]
 

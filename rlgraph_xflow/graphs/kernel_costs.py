@@ -64,7 +64,7 @@ from rlgraph_xflow.graphs.measure import (
 )
 from rlgraph_xflow.graphs.onnxruntime_session import import_onnxruntime
 from rlgraph_xflow.graphs.zoo_builder import ONNX_IR_VERSION, ONNX_OPSET
-from rlgraph_xflow.ops import _engine
+from rlgraph_xflow.ops import KernelPricer
 
 __all__ = ["MeasuredCostModel", "calibrate_overheads", "kernel_model", "local_device_name", "measure_kernel"]
 
@@ -321,7 +321,7 @@ class MeasuredCostModel:
             self.cache.put_many(self.device, {PER_KERNEL_KEY: per_kernel, PER_CALL_KEY: per_call})
             table = self.cache.entries(self.device)
         kernels = {key: value for key, value in table.items() if not key.startswith("#")}
-        self.pricer = _engine.KernelPricer(
+        self.pricer = KernelPricer(
             self.device, kernels, table[PER_KERNEL_KEY], table[PER_CALL_KEY], self._measure if self.local else None
         )
 

@@ -31,7 +31,7 @@ from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
 from rlgraph_xflow.graphs.errors import GraphError, OnnxExportError, OnnxLoadError
 from rlgraph_xflow.graphs.xflow_graph import XflowGraph
-from rlgraph_xflow.ops import _engine
+from rlgraph_xflow.ops import MAX_INT_VALUES, Graph, constant_int_inputs, dtype_name, onnx_dtype_code, supported_op_types
 
 __all__ = ["MAX_OPSET", "MIN_OPSET", "TARGET_OPSET", "export", "load"]
 
@@ -46,7 +46,7 @@ _INT_VALUE_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint
 
 def _dtype_name(code: int, where: str) -> str:
     try:
-        return _engine.dtype_name(code)
+        return dtype_name(code)
     except GraphError as error:
         raise OnnxLoadError(f"{where}: {error}") from None
 
@@ -156,7 +156,7 @@ def _skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
     declared = {value.name for value in model.graph.input}
     for tensor in model.graph.initializer:
         elements = int(np.prod(tensor.dims)) if len(tensor.dims) else 1
-        if elements <= _engine.MAX_INT_VALUES:
+        if elements <= MAX_INT_VALUES:
             graph.initializer.append(tensor)
         elif tensor.name not in declared:
             graph.input.append(helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims)))
@@ -262,7 +262,7 @@ class _Builder:
     def __init__(self, label: str, types: dict[str, tuple[str, list[int] | None]]) -> None:
         self.label = label
         self.types = types
-        self.engine = _engine.Graph()
+        self.engine = Graph()
         self.weights: dict[str, np.ndarray] = {}
         self.edges: dict[str, tuple[int, int]] = {}
         self.used_names: set[str] = set()
@@ -290,7 +290,7 @@ class _Builder:
             raise OnnxLoadError(f"{self.label}: tensor '{tensor_name}' has unsupported dtype {array.dtype}") from None
         dtype = _dtype_name(code, f"{self.label}: tensor '{tensor_name}'")
         int_values = None
-        if dtype in _INT_VALUE_DTYPES and array.size <= _engine.MAX_INT_VALUES:
+        if dtype in _INT_VALUE_DTYPES and array.size <= MAX_INT_VALUES:
             int_values = [int(value) for value in array.reshape(-1)]
         add = self.engine.add_constant if as_constant else self.engine.add_weight
         index = add(name, dtype, list(array.shape), int_values)
@@ -334,7 +334,7 @@ class _Builder:
                     return f"non-text string attribute '{attribute.name}'"
         if node.op_type == "BatchNormalization" and (len([n for n in node.output if n]) > 1):
             return "training-mode BatchNormalization"
-        for input_index in _engine.constant_int_inputs(node.op_type):
+        for input_index in constant_int_inputs(node.op_type):
             if input_index < len(edges) and edges[input_index][0] >= 0:
                 producer = self.engine.op(edges[input_index][0])
                 if "int_values" not in producer["params"]:
@@ -460,7 +460,7 @@ def load(
             builder.add_array(tensor.name, array, as_constant=False)
         except GraphError as error:
             raise OnnxLoadError(f"{label}: initializer '{tensor.name}': {error}") from None
-    supported = set(_engine.supported_op_types())
+    supported = set(supported_op_types())
     for node_index in _topological_nodes(graph, set(builder.edges), label):
         builder.add_node(node_index, graph.node[node_index], supported)
     outputs = []
@@ -496,7 +496,7 @@ def _generated_constant(op: dict, where: str) -> TensorProto:
         array = np.asarray(params["float_values"], dtype=np.float32)
     else:
         raise OnnxExportError(f"{where}: a generated constant carries neither 'int_values' nor 'float_values'")
-    if _engine.dtype_name(helper.np_dtype_to_tensor_dtype(array.dtype)) != dtype or array.size != int(np.prod(shape)):
+    if dtype_name(helper.np_dtype_to_tensor_dtype(array.dtype)) != dtype or array.size != int(np.prod(shape)):
         raise OnnxExportError(f"{where}: generated values {array.dtype}[{array.size}] do not fit {dtype}{list(shape)}")
     return numpy_helper.from_array(array.reshape(shape), op["name"])
 
@@ -550,7 +550,7 @@ def export(graph: XflowGraph) -> onnx.ModelProto:
         where = f"{graph.source}: op '{name}' ({kind})"
         if kind == "Input":
             dtype, shape = op["output_types"][0]
-            inputs.append(helper.make_tensor_value_info(name, _engine.onnx_dtype_code(dtype), shape))
+            inputs.append(helper.make_tensor_value_info(name, onnx_dtype_code(dtype), shape))
         elif kind == "Constant" and name not in graph.weights and op["params"].get("generated"):
             nodes.append(helper.make_node("Constant", [], [name], name=name, value=_generated_constant(op, where)))
         elif kind in ("Weight", "Constant"):
@@ -558,7 +558,7 @@ def export(graph: XflowGraph) -> onnx.ModelProto:
                 raise OnnxExportError(f"{where}: no data in the weight store for this {kind.lower()}")
             array = np.asarray(graph.weights[name])
             dtype, shape = op["output_types"][0]
-            if list(array.shape) != list(shape) or _engine.dtype_name(helper.np_dtype_to_tensor_dtype(array.dtype)) != dtype:
+            if list(array.shape) != list(shape) or dtype_name(helper.np_dtype_to_tensor_dtype(array.dtype)) != dtype:
                 raise OnnxExportError(
                     f"{where}: stored data is {array.dtype}{list(array.shape)} but the engine expects {dtype}{list(shape)}"
                 )
@@ -597,7 +597,7 @@ def export(graph: XflowGraph) -> onnx.ModelProto:
         produced = ops[op_index]["output_names"][output_index]
         if produced != name:
             nodes.append(helper.make_node("Identity", [produced], [name], name=f"{name}_output_identity"))
-        outputs.append(helper.make_tensor_value_info(name, _engine.onnx_dtype_code(dtype), shape))
+        outputs.append(helper.make_tensor_value_info(name, onnx_dtype_code(dtype), shape))
     onnx_graph = helper.make_graph(nodes, "rlgraph_xflow", inputs, outputs, initializer=initializers)
     opset_imports = [helper.make_opsetid(domain, version) for domain, version in graph.opset_imports]
     model = helper.make_model(onnx_graph, opset_imports=opset_imports, producer_name="rlgraph_xflow")

@@ -1,8 +1,8 @@
 """Graph substitutions at the XflowGraph level: rules, locations, apply and search.
 
 Holds:
-  RULES_DIR: the packaged rule library (ops/rules, installed as
-    rlgraph_xflow/ops/rules).
+  RULES_DIR: the packaged rule library (defined by rlgraph_xflow.ops;
+    re-exported here, where callers of load_rules look for it).
   load_rules(path=None) -> RuleLibrary: the packaged rules, or a file /
     directory / list of them.
   Locations: per-xfer location counts (masks are prefixes) and descriptors.
@@ -37,9 +37,9 @@ import dataclasses
 import os
 from typing import Callable, Mapping, Sequence
 
-from rlgraph_xflow import ops as _ops_package
+from rlgraph_xflow import ops
 from rlgraph_xflow.graphs.xflow_graph import XflowGraph
-from rlgraph_xflow.ops import _engine
+from rlgraph_xflow.ops import RULES_DIR, ApplyError, KernelPricer, RuleError, RuleLibrary
 
 __all__ = [
     "RULES_DIR",
@@ -54,11 +54,6 @@ __all__ = [
     "load_rules",
     "locations",
 ]
-
-RULES_DIR = os.path.join(os.path.dirname(os.path.abspath(_ops_package.__file__)), "rules")
-RuleLibrary = _engine.RuleLibrary
-RuleError = _engine.RuleError
-ApplyError = _engine.ApplyError
 
 
 def load_rules(path: str | os.PathLike | Sequence[str | os.PathLike] | None = None) -> RuleLibrary:
@@ -101,7 +96,7 @@ def _check_graph(graph: XflowGraph, where: str) -> None:
         raise TypeError(f"{where}: expected an XflowGraph, got {type(graph).__name__}")
 
 
-def locations(graph: XflowGraph, library: RuleLibrary, max_locations: int = _engine.DEFAULT_MAX_LOCATIONS) -> Locations:
+def locations(graph: XflowGraph, library: RuleLibrary, max_locations: int = ops.DEFAULT_MAX_LOCATIONS) -> Locations:
     """All valid locations of every xfer in graph (deterministic order, deduplicated, capped).
 
     Args:
@@ -128,7 +123,7 @@ def apply(
     library: RuleLibrary,
     xfer_id: int,
     location_id: int,
-    max_locations: int = _engine.DEFAULT_MAX_LOCATIONS,
+    max_locations: int = ops.DEFAULT_MAX_LOCATIONS,
 ) -> XflowGraph:
     """Applies location `location_id` of xfer `xfer_id`.
 
@@ -187,9 +182,9 @@ def greedy(
     cost_table: Mapping[str, float] | None = None,
     measure: Callable[[dict], float] | None = None,
     fallback_to_analytic: bool = False,
-    max_locations: int = _engine.DEFAULT_MAX_LOCATIONS,
+    max_locations: int = ops.DEFAULT_MAX_LOCATIONS,
     max_steps: int = 100000,
-    kernel_pricer: "_engine.KernelPricer | None" = None,
+    kernel_pricer: KernelPricer | None = None,
 ) -> SearchResult:
     """Greedy descent: applies the location that lowers the runtime most until none does.
 
@@ -214,7 +209,7 @@ def greedy(
         CostError: unknown device, or an op nothing can price.
     """
     _check_graph(graph, "greedy")
-    raw = _engine.greedy(
+    raw = ops.greedy(
         graph.engine, library, device=device, cost_table=None if cost_table is None else dict(cost_table), measure=measure,
         fallback_to_analytic=fallback_to_analytic, max_locations=max_locations, max_steps=max_steps,
         kernel_pricer=kernel_pricer,
@@ -231,9 +226,9 @@ def backtracking(
     cost_table: Mapping[str, float] | None = None,
     measure: Callable[[dict], float] | None = None,
     fallback_to_analytic: bool = False,
-    max_locations: int = _engine.DEFAULT_MAX_LOCATIONS,
+    max_locations: int = ops.DEFAULT_MAX_LOCATIONS,
     time_limit_seconds: float | None = None,
-    kernel_pricer: "_engine.KernelPricer | None" = None,
+    kernel_pricer: KernelPricer | None = None,
 ) -> SearchResult:
     """TASO's cost-based backtracking search (priority queue by runtime, alpha relaxation, budget, hash dedup).
 
@@ -257,8 +252,8 @@ def backtracking(
     """
     _check_graph(graph, "backtracking")
     if time_limit_seconds is not None and not time_limit_seconds > 0:
-        raise _engine.CostError(f"backtracking: time_limit_seconds must be > 0 (or None for no limit), got {time_limit_seconds!r}")
-    raw = _engine.backtracking(
+        raise ops.CostError(f"backtracking: time_limit_seconds must be > 0 (or None for no limit), got {time_limit_seconds!r}")
+    raw = ops.backtracking(
         graph.engine, library, alpha=alpha, budget=budget, device=device,
         cost_table=None if cost_table is None else dict(cost_table), measure=measure,
         fallback_to_analytic=fallback_to_analytic, max_locations=max_locations,

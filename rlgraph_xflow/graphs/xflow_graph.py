@@ -31,7 +31,7 @@ import numpy as np
 import onnx
 
 from rlgraph_xflow.graphs.errors import CostError
-from rlgraph_xflow.ops import _engine
+from rlgraph_xflow.ops import Graph
 
 __all__ = ["GraphCost", "OpCostRecord", "OpaqueOp", "TensorInfo", "XflowGraph"]
 
@@ -110,7 +110,7 @@ class XflowGraph:
     `rlgraph_xflow.graphs.export`.
 
     Attributes:
-        engine: the C++ graph (`rlgraph_xflow.ops._engine.Graph`).
+        engine: the C++ graph (`rlgraph_xflow.ops.Graph`).
         weights: numpy data of every Weight and Constant op, by op name.
         opset_imports: (domain, version) pairs to export with.
         ir_version: ONNX IR version to export with.
@@ -119,7 +119,7 @@ class XflowGraph:
 
     def __init__(
         self,
-        engine: _engine.Graph,
+        engine: Graph,
         weights: Mapping[str, np.ndarray],
         opset_imports: list[tuple[str, int]],
         ir_version: int,
@@ -131,7 +131,7 @@ class XflowGraph:
         self.ir_version = int(ir_version)
         self.source = source
 
-    def with_engine(self, engine: _engine.Graph) -> "XflowGraph":
+    def with_engine(self, engine: Graph) -> "XflowGraph":
         """A new XflowGraph over `engine` sharing this graph's weights and ONNX metadata.
 
         The weight store is shared on purpose: rewrites never change weight

@@ -24,6 +24,11 @@ import argparse
 import sys
 from typing import NoReturn, Optional, Sequence
 
+from rlgraph_xflow.graphs.errors import CostError
+from rlgraph_xflow.graphs.latency import LatencyProtocol, latency_line
+from rlgraph_xflow.ops import DEFAULT_MAX_LOCATIONS
+from rlgraph_xflow.optimize.pipeline import OptimizeInputError, VerificationFailed, optimize
+
 EXIT_USER_ERROR = 2
 EXIT_VERIFICATION_FAILED = 3
 
@@ -43,8 +48,6 @@ def _number(text: str, kind: type, option: str):
 
 
 def _parse_dims(pairs: Sequence[str]) -> dict[str, int]:
-    from rlgraph_xflow.optimize.pipeline import OptimizeInputError
-
     dims = {}
     for pair in pairs:
         name, separator, value = pair.partition("=")
@@ -85,10 +88,6 @@ def _parse_arguments(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the CLI; returns the exit status (0 verified, 2 bad input, 3 verification failed)."""
     arguments = _parse_arguments(argv)
-    from rlgraph_xflow.graphs.errors import CostError
-    from rlgraph_xflow.ops import _engine
-    from rlgraph_xflow.optimize.pipeline import OptimizeInputError, VerificationFailed, optimize
-
     try:
         protocol = _protocol(arguments)
         report = optimize(
@@ -101,7 +100,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             device=arguments.device,
             cost_table=arguments.cost_table,
             rules=arguments.rules,
-            max_locations=_engine.DEFAULT_MAX_LOCATIONS if arguments.max_locations is None else arguments.max_locations,
+            max_locations=DEFAULT_MAX_LOCATIONS if arguments.max_locations is None else arguments.max_locations,
             batch_size=arguments.batch_size,
             sequence_length=arguments.sequence_length,
             symbolic_dims=_parse_dims(arguments.dim),
@@ -125,9 +124,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _protocol(arguments: argparse.Namespace):
     """The LatencyProtocol of --latency-rounds and --latency-runs-per-round; a bad value is an OptimizeInputError."""
-    from rlgraph_xflow.graphs.latency import LatencyProtocol
-    from rlgraph_xflow.optimize.pipeline import OptimizeInputError
-
     for option, value in (("--latency-rounds", arguments.latency_rounds), ("--latency-runs-per-round", arguments.latency_runs_per_round)):
         if value < 1:
             raise OptimizeInputError(f"{option} must be an int >= 1, found {value}")
@@ -142,8 +138,6 @@ def _summary_line(report: dict, out: str) -> str:
         (analytic h100) 0.3400 -> 0.2100 ms (-38.2%); greedy search, 12 rewrites, 0.52 s; verified
         (max |diff| 1e-06); exported the optimized graph; wrote DIR
     """
-    from rlgraph_xflow.graphs.latency import latency_line
-
     initial, final = report["initial_cost_ms"], report["final_cost_ms"]
     estimated_change = f"{100 * (final / initial - 1):+.1f}%" if initial > 0 else "n/a"
     latency = latency_line(report["latency_ms_original"], report["latency_ms_optimized"], report["latency_change"],

@@ -47,7 +47,7 @@ from rlgraph_xflow.graphs.errors import CostError, OnnxLoadError
 from rlgraph_xflow.graphs.substitutions import RuleError, RuleLibrary, backtracking, greedy, load_rules
 from rlgraph_xflow.graphs.latency import LatencyProtocol
 from rlgraph_xflow.graphs.verify import VerificationResult, random_inputs, verify
-from rlgraph_xflow.ops import _engine
+from rlgraph_xflow.ops import DEFAULT_MAX_LOCATIONS
 from rlgraph_xflow.optimize.equivalence import EquivalenceChecker, first_breaking_step
 from rlgraph_xflow.optimize.replay import replay
 
@@ -340,7 +340,7 @@ def _verify_candidate(loaded: LoadedModel, graph: XflowGraph, path: str, protoco
 
 
 def write_verified_graph(loaded: LoadedModel, library: RuleLibrary, candidates: Sequence[ExportCandidate],
-                         report: dict[str, Any], folder: str, max_locations: int = _engine.DEFAULT_MAX_LOCATIONS, seed: int = 0,
+                         report: dict[str, Any], folder: str, max_locations: int = DEFAULT_MAX_LOCATIONS, seed: int = 0,
                          protocol: LatencyProtocol | None = None, allow_slower: bool = False,
                          rtol: float = 1e-4, atol: float = 1e-4) -> dict[str, Any]:
     """Verifies and times the candidates against the original; writes the first one not slower, and the results.
@@ -452,7 +452,7 @@ def optimize(
     cost_model: str = cost_models.DEFAULT_COST_MODEL,
     device: str | None = None,
     rules: Sequence[str | os.PathLike] | None = None,
-    max_locations: int = _engine.DEFAULT_MAX_LOCATIONS,
+    max_locations: int = DEFAULT_MAX_LOCATIONS,
     batch_size: int = 1,
     sequence_length: int | None = None,
     symbolic_dims: Mapping[str, int] | None = None,

@@ -21,7 +21,7 @@ import numpy as np
 
 from rlgraph_xflow.graphs import XflowGraph
 from rlgraph_xflow.graphs.substitutions import RuleLibrary, apply, locations
-from rlgraph_xflow.ops import _engine
+from rlgraph_xflow.ops import DEFAULT_MAX_LOCATIONS
 
 __all__ = ["RandomWalk", "WalkStep", "random_walk"]
 
@@ -61,7 +61,7 @@ def random_walk(
     library: RuleLibrary,
     num_steps: int,
     seed: int,
-    max_locations: int = _engine.DEFAULT_MAX_LOCATIONS,
+    max_locations: int = DEFAULT_MAX_LOCATIONS,
 ) -> RandomWalk:
     """Applies num_steps rewrites, each uniform over every valid (xfer, location) pair.
 

@@ -19,7 +19,7 @@ from typing import Sequence
 
 from rlgraph_xflow.graphs import XflowGraph
 from rlgraph_xflow.graphs.substitutions import RuleLibrary, apply
-from rlgraph_xflow.ops import _engine
+from rlgraph_xflow.ops import DEFAULT_MAX_LOCATIONS, ApplyError
 
 __all__ = ["ReplayedPath", "ReplayedStep", "replay"]
 
@@ -60,7 +60,7 @@ def replay(
     library: RuleLibrary,
     steps: Sequence[tuple[int, int]],
     target_hash: int | None = None,
-    max_locations: int = _engine.DEFAULT_MAX_LOCATIONS,
+    max_locations: int = DEFAULT_MAX_LOCATIONS,
 ) -> ReplayedPath:
     """Re-applies (xfer, location) steps in order.
 
@@ -86,7 +86,7 @@ def replay(
     for xfer_id, location_id in steps:
         try:
             graphs.append(apply(graphs[-1], library, int(xfer_id), int(location_id), max_locations))
-        except _engine.ApplyError as error:
+        except ApplyError as error:
             return ReplayedPath(tuple(graphs), tuple(replayed), complete=False, reaches_result=False,
                                 error=f"step {len(replayed) + 1} ({xfer_id}, {location_id}): {error}")
         replayed.append(ReplayedStep(library.rule_name(int(xfer_id)), int(xfer_id), int(location_id)))
