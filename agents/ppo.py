@@ -23,8 +23,8 @@ from typing import Any, Optional
 import numpy as np
 
 import rlgraph_xflow.components  # noqa: F401  (registers the component types)
-from rlgraph_xflow.agents import AGENTS
 from rlgraph_xflow.agents.agent import Agent, ObservationSizes, merged_spec, positive_int
+from rlgraph_xflow.agents.registry import AGENTS
 from rlgraph_xflow.components.losses import SelfImitationLoss
 from rlgraph_xflow.core import BoolBox, Component, Executor, FloatBox, IntBox, SpecError, api, from_spec
 from rlgraph_xflow.env import observation as fields

@@ -52,11 +52,18 @@ import gymnasium
 import numpy as np
 
 from rlgraph_xflow.core.registry import SpecError
-from rlgraph_xflow.env import ENVIRONMENTS
 from rlgraph_xflow.env.graph_tuple_space import GraphsTupleSpace
 from rlgraph_xflow.env.observation import (EDGE_FEATURE_SIZE, GLOBAL_FEATURE_SIZE, GRAPH_TUPLE, LOCATION_MASKS,
                                            PADDING_INDEX, XFER_MASK, XFER_TUPLES)
+from rlgraph_xflow.env.registry import ENVIRONMENTS
 from rlgraph_xflow.env.rewards import CostMetrics, reward_from_spec
+from rlgraph_xflow.graphs import XflowGraph, load, substitutions, zoo
+from rlgraph_xflow.graphs.cost_cache import default_cache_path
+from rlgraph_xflow.graphs.cost_models import COST_MODELS, DEFAULT_ANALYTIC_DEVICE
+from rlgraph_xflow.graphs.errors import CostError
+from rlgraph_xflow.graphs.kernel_costs import MeasuredCostModel, local_device_name
+from rlgraph_xflow.ops import EnvironmentState, Graph, device_profiles, node_feature_size
+from rlgraph_xflow.tf_runtime import load_tensorflow
 
 NO_OP_NAME = "NO-OP"
 # (device key, cost cache path) -> MeasuredCostModel; see shared_measured_cost_model.
@@ -79,9 +86,6 @@ def shared_measured_cost_model(device: Optional[str] = None):
         CostError: from MeasuredCostModel: no table for `device`, or one
             without its calibrated overheads.
     """
-    from rlgraph_xflow.graphs.cost_cache import default_cache_path
-    from rlgraph_xflow.graphs.kernel_costs import MeasuredCostModel, local_device_name
-
     key = (local_device_name() if device in (None, "local") else device, str(default_cache_path()))
     model = _MEASURED_COST_MODELS.get(key)
     if model is None:
@@ -102,8 +106,6 @@ def resolve_graph(graph, batch_size: int = 1, sequence_length: Optional[int] = N
         SpecError: naming key_path, when `graph` is none of those, or naming
             `<key_path>_options` when the options are not the model's.
     """
-    from rlgraph_xflow.graphs import XflowGraph, load, zoo
-
     if isinstance(graph, XflowGraph):
         return graph  # already built (with whatever options built it)
     options_path = f"{key_path}_options"
@@ -172,9 +174,6 @@ class XflowEnv(gymnasium.Env):
                  max_steps: int = 100, invalid_reward: float = -100.0, device: Optional[str] = None, batch_size: int = 1,
                  sequence_length: Optional[int] = None, time_steps: bool = True, novelty_bonus: float = 0.0,
                  graph_options: Optional[dict] = None, cost_model: str = "analytic", key_path: str = "env"):
-        from rlgraph_xflow.graphs import substitutions
-        from rlgraph_xflow.ops import _engine
-
         for name, value, minimum in (("max_locations", max_locations, 1), ("max_steps", max_steps, 1), ("batch_size", batch_size, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise SpecError(f"{key_path}.{name}", f"expected an int >= {minimum}, got {value!r}")
@@ -187,8 +186,6 @@ class XflowEnv(gymnasium.Env):
         if self.measured_cost_model is not None:
             device = self.measured_cost_model.device
         else:
-            from rlgraph_xflow.graphs.cost_models import DEFAULT_ANALYTIC_DEVICE
-
             device = device or DEFAULT_ANALYTIC_DEVICE
         self.initial_graph = resolve_graph(graph, batch_size, sequence_length, f"{key_path}.graph", graph_options)
         self.library = rules if isinstance(rules, substitutions.RuleLibrary) else substitutions.load_rules(rules)
@@ -200,15 +197,15 @@ class XflowEnv(gymnasium.Env):
         self.novelty_bonus = float(novelty_bonus)
         self._visits: dict[int, int] = {}
         if self.measured_cost_model is not None:
-            self._state = _engine.EnvironmentState(self.library, max_locations=max_locations,
-                                                   kernel_pricer=self.measured_cost_model.pricer)
+            self._state = EnvironmentState(self.library, max_locations=max_locations,
+                                           kernel_pricer=self.measured_cost_model.pricer)
         else:
-            self._state = _engine.EnvironmentState(self.library, device, max_locations)
+            self._state = EnvironmentState(self.library, device, max_locations)
         self.num_xfers = len(self.library)
         self.max_pattern_ops = self._state.max_pattern_ops
         self.xfer_names = [self.library.rule_name(index) for index in range(self.num_xfers)]
         self.observation_space = gymnasium.spaces.Dict({
-            GRAPH_TUPLE: GraphsTupleSpace(_engine.node_feature_size(), EDGE_FEATURE_SIZE, GLOBAL_FEATURE_SIZE),
+            GRAPH_TUPLE: GraphsTupleSpace(node_feature_size(), EDGE_FEATURE_SIZE, GLOBAL_FEATURE_SIZE),
             XFER_TUPLES: gymnasium.spaces.Box(PADDING_INDEX, np.iinfo(np.int32).max - 1,
                                               (self.num_xfers, max_locations, self.max_pattern_ops), np.int32),
             LOCATION_MASKS: gymnasium.spaces.Box(0, 1, (self.num_xfers, max_locations), np.bool_),
@@ -221,10 +218,6 @@ class XflowEnv(gymnasium.Env):
     @staticmethod
     def _check_cost_model(cost_model: Any, device: Any, key_path: str):
         """Checks cost_model and device; returns the shared MeasuredCostModel for "measured", else None."""
-        from rlgraph_xflow.graphs.cost_models import COST_MODELS
-        from rlgraph_xflow.graphs.errors import CostError
-        from rlgraph_xflow.ops import _engine
-
         if not isinstance(cost_model, str) or cost_model not in COST_MODELS:
             import difflib
 
@@ -235,7 +228,7 @@ class XflowEnv(gymnasium.Env):
         if device is not None and (not isinstance(device, str) or not device):
             raise SpecError(f"{key_path}.device", f"expected a device name (a non-empty string) or nothing, got {device!r}")
         if cost_model == "analytic":
-            profiles = sorted(_engine.device_profiles())
+            profiles = sorted(device_profiles())
             if device is not None and device not in profiles:
                 raise SpecError(f"{key_path}.device", f"unknown device profile {device!r} for the analytic cost model; known: "
                                 f"{', '.join(profiles)} (a measured kernel table's device needs {key_path}.cost_model: measured)")
@@ -245,7 +238,7 @@ class XflowEnv(gymnasium.Env):
         except CostError as error:
             # A config's base often names an analytic profile (device: h100); say so rather than only "no table".
             hint = ""
-            if device in _engine.device_profiles():
+            if device in device_profiles():
                 hint = (f"; {device!r} is an analytic device profile: with {key_path}.cost_model: measured, set "
                         f"{key_path}.device to local (this machine) or to the device key of a measured table")
             raise SpecError(f"{key_path}.device", f"no usable measured kernel table for {device!r}: {error}{hint}") from error
@@ -314,10 +307,8 @@ class XflowEnv(gymnasium.Env):
 
     def set_state(self, state: dict) -> None:
         """Continues an episode saved by get_state (the initial graph must be the same)."""
-        from rlgraph_xflow.ops import _engine
-
         self.reset()
-        self._state.reset(_engine.Graph.from_bytes(state["graph"]))
+        self._state.reset(Graph.from_bytes(state["graph"]))
         self._steps = int(state["steps"])
         self.reward_function.set_state(state.get("reward", {}))
         if self.novelty_bonus:
@@ -350,9 +341,8 @@ class XflowEnv(gymnasium.Env):
 
     def observe(self) -> dict:
         """The current observation (as reset and step return it)."""
-        # graph_nets imports TensorFlow; load it quietly first.
-        from rlgraph_xflow.tf_runtime import load_tensorflow
-
+        # graph_nets imports TensorFlow, so it is imported here, on the first
+        # observation, and after TF was loaded quietly.
         load_tensorflow()
         from graph_nets import graphs
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from rlgraph_xflow.env.observation import LOCATION_MASKS
 from rlgraph_xflow.env.vector_env import BatchedXflowEnv
-from rlgraph_xflow.execution import EXECUTIONS
+from rlgraph_xflow.execution.registry import EXECUTIONS
 
 
 def _check_steps_per_env(steps_per_env, caller: str) -> None:

@@ -55,8 +55,8 @@ import numpy as np
 
 from rlgraph_xflow.core.registry import SpecError
 from rlgraph_xflow.env.observation import batch_observations
-from rlgraph_xflow.execution import EXECUTIONS
 from rlgraph_xflow.execution.local import LocalExecution
+from rlgraph_xflow.execution.registry import EXECUTIONS
 
 # AF_UNIX socket paths may hold 107 bytes. Ray puts its sockets at
 # <temp>/session_<date>_<time>_<micros>_<pid>/sockets/plasma_store (about 62
