@@ -5,6 +5,7 @@ Public names:
   Component with the @api and @graph_fn decorators (and
   GraphFunctionControlFlowError), register/from_spec,
   trace (the meta-graph phase), build (the TF phase), Executor, ComponentTest.
+Spec and argument checks shared by every layer: rlgraph_xflow.core.validation.
 The core knows nothing of computation graphs, engines or agents.
 """
 from rlgraph_xflow.core.component import Component, GraphFunctionControlFlowError, SpaceMismatchError, api, graph_fn

@@ -2,6 +2,7 @@
 
 Classes and functions in this file:
   SpecError: a spec names an unknown type or argument; carries the key path.
+  did_you_mean: the hint a SpecError gives for a misspelt name.
   Registry: name -> class for one kind of thing (components, agents, ...).
   COMPONENTS: the registry of components; `register` adds to it.
   from_spec: instantiates a component from a dict, a type name, or returns an
@@ -27,7 +28,8 @@ class SpecError(ValueError):
         self.message = message
 
 
-def _did_you_mean(name: str, candidates) -> str:
+def did_you_mean(name: Any, candidates) -> str:
+    """The hint " (did you mean 'x'?)" naming the candidate closest to `name`; "" when none is close."""
     close = difflib.get_close_matches(str(name), list(candidates), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -71,7 +73,7 @@ class Registry:
                 raise SpecError(key_path, f"unknown {self.kind} type {name!r}: no {self.kind} types exist in this version yet.")
             raise SpecError(
                 key_path,
-                f"unknown {self.kind} type {name!r}{_did_you_mean(name, self._classes)}. Known {self.kind} types: {', '.join(self.names())}.",
+                f"unknown {self.kind} type {name!r}{did_you_mean(name, self._classes)}. Known {self.kind} types: {', '.join(self.names())}.",
             )
         return self._classes[name]
 
@@ -128,7 +130,7 @@ class Registry:
                 where = f"{key_path}.{name}" if key_path else name
                 raise SpecError(
                     where,
-                    f"{self.kind} type {type_name!r} has no argument {name!r}{_did_you_mean(name, accepted)}. "
+                    f"{self.kind} type {type_name!r} has no argument {name!r}{did_you_mean(name, accepted)}. "
                     f"Accepted arguments: {', '.join(accepted)}.",
                 )
         missing = [name for name in accepted if parameters[name].default is inspect.Parameter.empty and name not in arguments]

@@ -22,6 +22,8 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
+from rlgraph_xflow.core.validation import is_int
+
 FLAT_KEY_SEPARATOR = "/"
 
 
@@ -477,7 +479,7 @@ class GraphSpace(Space):
         sizes = {"node_size": node_size, "edge_size": edge_size, "global_size": global_size, "max_nodes": max_nodes}
         for name, value in sizes.items():
             minimum = 1 if name == "max_nodes" else 0
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+            if not is_int(value, allow_numpy=True) or value < minimum:
                 raise SpaceError(f"GraphSpace {name} must be an int >= {minimum}, got {value!r}")
         self.node_size, self.edge_size, self.global_size = int(node_size), int(edge_size), int(global_size)
         self.max_nodes = int(max_nodes)
