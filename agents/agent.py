@@ -2,7 +2,6 @@
 
 Classes and functions in this file:
   merged_spec: a component spec with an agent's defaults filled in.
-  positive_int: checks an agent setting, naming its key path.
   ObservationSizes: the sizes an agent's spaces are derived from (taken from
     the environment, so the YAML never repeats them).
   Agent: act on a batched observation, learn from a filled rollout buffer,
@@ -95,10 +94,3 @@ def merged_spec(default: dict, given: Any, key_path: str) -> dict:
     if "type" in given and given["type"] != default["type"]:
         return copy.deepcopy(given)
     return {**copy.deepcopy(default), **given}
-
-
-def positive_int(value, key_path: str) -> int:
-    """`value` when it is an int >= 1; SpecError naming key_path otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SpecError(key_path, f"expected an int >= 1, got {value!r}")
-    return value

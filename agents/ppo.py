@@ -23,10 +23,11 @@ from typing import Any, Optional
 import numpy as np
 
 import rlgraph_xflow.components  # noqa: F401  (registers the component types)
-from rlgraph_xflow.agents.agent import Agent, ObservationSizes, merged_spec, positive_int
+from rlgraph_xflow.agents.agent import Agent, ObservationSizes, merged_spec
 from rlgraph_xflow.agents.registry import AGENTS
 from rlgraph_xflow.components.losses import SelfImitationLoss
 from rlgraph_xflow.core import BoolBox, Component, Executor, FloatBox, IntBox, SpecError, api, from_spec
+from rlgraph_xflow.core.validation import check_int_at_least
 from rlgraph_xflow.env import observation as fields
 
 DEFAULT_SPECS = {
@@ -164,10 +165,10 @@ class PPOAgent(Agent):
                  epochs: int = 4, minibatch_size: int = 32, seed: int = 0, self_imitation: Any = None,
                  key_path: str = "agent"):
         self.sizes = sizes
-        self.num_envs = positive_int(num_envs, f"{key_path}.num_envs")
-        self.rollout_steps = positive_int(rollout_steps, f"{key_path}.rollout_steps")
-        self.epochs = positive_int(epochs, f"{key_path}.epochs")
-        self.minibatch_size = positive_int(minibatch_size, f"{key_path}.minibatch_size")
+        self.num_envs = check_int_at_least(num_envs, f"{key_path}.num_envs", 1)
+        self.rollout_steps = check_int_at_least(rollout_steps, f"{key_path}.rollout_steps", 1)
+        self.epochs = check_int_at_least(epochs, f"{key_path}.epochs", 1)
+        self.minibatch_size = check_int_at_least(minibatch_size, f"{key_path}.minibatch_size", 1)
         self.seed = seed
         specs = {name: merged_spec(DEFAULT_SPECS[name], given, f"{key_path}.{name}") for name, given in (
             ("encoder", encoder), ("sampler", sampler), ("value_head", value_head), ("gae", gae), ("loss", loss),

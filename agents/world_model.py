@@ -51,9 +51,11 @@ from typing import Any, Optional
 import numpy as np
 
 import rlgraph_xflow.components  # noqa: F401  (registers the component types)
-from rlgraph_xflow.agents.agent import Agent, ObservationSizes, merged_spec, positive_int
+from rlgraph_xflow.agents.agent import Agent, ObservationSizes, merged_spec
 from rlgraph_xflow.agents.registry import AGENTS
 from rlgraph_xflow.core import BoolBox, Component, Executor, FloatBox, IntBox, SpecError, api, from_spec, graph_fn
+from rlgraph_xflow.core.validation import (check_int_at_least, check_non_negative_number, check_number_in_range,
+                                          check_positive_number, check_probability)
 from rlgraph_xflow.env import dream_env
 from rlgraph_xflow.env import observation as fields
 from rlgraph_xflow.tf_runtime import load_tensorflow
@@ -68,12 +70,6 @@ DEFAULT_SPECS = {
     "loss": {"type": "ppo_loss", "clip_ratio": 0.3},
     "optimizer": {"type": "adam", "learning_rate": 2.5e-3},
 }
-
-
-def _positive_number(value, key_path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise SpecError(key_path, f"expected a number > 0, got {value!r}")
-    return float(value)
 
 
 def location_counts_of_prefix_masks(location_masks) -> np.ndarray:
@@ -285,26 +281,21 @@ class WorldModelAgent(Agent):
         self.key_path = key_path
         for name in ("num_envs", "rollout_steps", "world_model_epochs", "world_model_minibatch_size", "rounds", "dream_envs",
                      "dream_rollout_steps", "epochs", "minibatch_size"):
-            setattr(self, name, positive_int(locals()[name], f"{key_path}.{name}"))
-        self.world_model_dataset_episodes = (None if world_model_dataset_episodes is None else
-                                             positive_int(world_model_dataset_episodes, f"{key_path}.world_model_dataset_episodes"))
-        if isinstance(real_exploration, bool) or not isinstance(real_exploration, (int, float)) or not 0 <= real_exploration <= 1:
-            raise SpecError(f"{key_path}.real_exploration", f"expected a probability in [0, 1], got {real_exploration!r}")
-        self.real_exploration = float(real_exploration)
-        self.dream_steps_per_env_step = _positive_number(dream_steps_per_env_step, f"{key_path}.dream_steps_per_env_step")
-        if isinstance(done_threshold, bool) or not isinstance(done_threshold, (int, float)) or not 0 <= done_threshold <= 1:
-            raise SpecError(f"{key_path}.done_threshold", f"expected a number in [0, 1], got {done_threshold!r}")
-        self.done_threshold = float(done_threshold)
+            setattr(self, name, check_int_at_least(locals()[name], f"{key_path}.{name}", 1))
+        self.world_model_dataset_episodes = (None if world_model_dataset_episodes is None else check_int_at_least(
+            world_model_dataset_episodes, f"{key_path}.world_model_dataset_episodes", 1))
+        self.real_exploration = check_probability(real_exploration, f"{key_path}.real_exploration")
+        self.dream_steps_per_env_step = check_positive_number(dream_steps_per_env_step, f"{key_path}.dream_steps_per_env_step")
+        self.done_threshold = check_number_in_range(done_threshold, f"{key_path}.done_threshold", 0, 1)
         self.seed = seed
         specs = {name: merged_spec(DEFAULT_SPECS[name], given, f"{key_path}.{name}") for name, given in (
             ("encoder", encoder), ("mdn_rnn", mdn_rnn), ("world_model_optimizer", world_model_optimizer),
             ("sampler", sampler), ("value_head", value_head), ("gae", gae), ("loss", loss), ("optimizer", optimizer))}
         if temperature is not None:
-            if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or temperature < 0:
-                raise SpecError(f"{key_path}.temperature", f"expected a number >= 0, got {temperature!r}")
+            temperature = check_non_negative_number(temperature, f"{key_path}.temperature")
             if mdn_rnn is not None and isinstance(mdn_rnn, dict) and "temperature" in mdn_rnn:
                 raise SpecError(f"{key_path}.temperature", "set the temperature once: either agent.temperature or agent.mdn_rnn.temperature")
-            specs["mdn_rnn"]["temperature"] = float(temperature)
+            specs["mdn_rnn"]["temperature"] = temperature
         self.network = WorldModelNetwork(sizes.num_xfers, sizes.max_locations, seed=seed, key_path=key_path, **specs)
         self.temperature = self.network.mdn_rnn.temperature
         self.latent_size = self.network.encoder.latent_size

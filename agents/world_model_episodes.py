@@ -28,6 +28,7 @@ from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
+from rlgraph_xflow.core.validation import is_int
 from rlgraph_xflow.env.observation import GRAPH_TUPLE, LOCATION_MASKS, XFER_MASK, concatenate_graphs
 from rlgraph_xflow.execution.local import EpisodeProgress, EpisodeRecord, Transition
 
@@ -164,8 +165,7 @@ class EpisodeDataset:
     """
 
     def __init__(self, max_episodes: Optional[int] = None):
-        if max_episodes is not None and (isinstance(max_episodes, bool) or not isinstance(max_episodes, (int, np.integer))
-                                         or max_episodes < 1):
+        if max_episodes is not None and (not is_int(max_episodes, allow_numpy=True) or max_episodes < 1):
             raise ValueError(f"EpisodeDataset: max_episodes must be None or an int >= 1, got {max_episodes!r}")
         self.max_episodes = max_episodes
         self.episodes: list = []

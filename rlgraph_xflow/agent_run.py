@@ -36,7 +36,8 @@ import os
 import time
 from typing import Any, Optional
 
-from rlgraph_xflow.core.registry import SpecError
+from rlgraph_xflow.core.registry import SpecError, did_you_mean
+from rlgraph_xflow.core.validation import check_bool, check_int_at_least, is_int
 
 GREEDY_POLICY, SAMPLED_POLICY, BEST_TRAINING_EPISODE = "greedy_policy", "sampled_policy", "best_training_episode"
 # result_source when every candidate measured slower than the original and the original was exported.
@@ -73,9 +74,7 @@ def _pretraining_settings(given) -> Optional[dict]:
         raise SpecError("training.pretraining.env", f"expected a non-empty mapping of env settings, got {given['env']!r}")
     if "type" in given["env"]:
         raise SpecError("training.pretraining.env.type", "pretraining uses the run's environment type")
-    steps = given["total_env_steps"]
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise SpecError("training.pretraining.total_env_steps", f"expected an int >= 1, got {steps!r}")
+    steps = check_int_at_least(given["total_env_steps"], "training.pretraining.total_env_steps", 1)
     return {"env": dict(given["env"]), "total_env_steps": steps}
 
 
@@ -87,17 +86,12 @@ def _training_settings(config) -> dict:
     pretraining = _pretraining_settings(given.pop("pretraining", None))
     unknown = sorted(set(given) - set(TRAINING_DEFAULTS))
     if unknown:
-        import difflib
-
-        close = difflib.get_close_matches(unknown[0], TRAINING_DEFAULTS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(unknown[0], TRAINING_DEFAULTS)
         raise SpecError(f"training.{unknown[0]}", f"unknown training setting{hint}. Known: "
                                                   f"{', '.join(list(TRAINING_DEFAULTS) + ['pretraining'])}.")
     settings = {**TRAINING_DEFAULTS, **given}
     for key, value in settings.items():
-        minimum = 0 if key in _MAY_BE_ZERO else 1
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise SpecError(f"training.{key}", f"expected an int >= {minimum}, got {value!r}")
+        check_int_at_least(value, f"training.{key}", 0 if key in _MAY_BE_ZERO else 1)
     settings["pretraining"] = pretraining
     return settings
 
@@ -110,18 +104,12 @@ def _export_settings(config) -> dict:
         raise SpecError("export", f"expected a mapping such as {{allow_slower: true}}, got {given!r}")
     unknown = sorted(set(given) - set(EXPORT_DEFAULTS))
     if unknown:
-        import difflib
-
-        close = difflib.get_close_matches(unknown[0], EXPORT_DEFAULTS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(unknown[0], EXPORT_DEFAULTS)
         raise SpecError(f"export.{unknown[0]}", f"unknown export setting{hint}. Known: {', '.join(EXPORT_DEFAULTS)}.")
     settings = {**EXPORT_DEFAULTS, **given}
-    if not isinstance(settings["allow_slower"], bool):
-        raise SpecError("export.allow_slower", f"expected true or false, got {settings['allow_slower']!r}")
+    check_bool(settings["allow_slower"], "export.allow_slower")
     for key, minimum in (("latency_rounds", _MIN_LATENCY_ROUNDS), ("latency_runs_per_round", 1)):
-        value = settings[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise SpecError(f"export.{key}", f"expected an int >= {minimum}, got {value!r}")
+        check_int_at_least(settings[key], f"export.{key}", minimum)
     return settings
 
 
@@ -135,7 +123,7 @@ def build_agent_run(config) -> AgentRun:
     training = _training_settings(config)
     export = _export_settings(config)
     seed = config.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int):
+    if not is_int(seed):
         raise SpecError("seed", f"expected an int, got {seed!r}")
     env_spec = config.get("env")
     if not isinstance(env_spec, dict) or "type" not in env_spec:

@@ -24,6 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
+from rlgraph_xflow.core.validation import is_int
 from rlgraph_xflow.env.observation import LOCATION_MASKS, batch_observations
 from rlgraph_xflow.execution.local import EpisodeProgress, EpisodeRecord, random_valid_actions
 
@@ -123,7 +124,7 @@ def run_sampled_episodes(agent, envs: Sequence, episodes: int) -> list[EpisodeRe
     Raises:
         ValueError: no environments, or episodes < 1.
     """
-    if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
+    if not is_int(episodes, allow_numpy=True) or episodes < 1:
         raise ValueError(f"run_sampled_episodes: episodes must be an int >= 1, got {episodes!r}")
     if not envs:
         raise ValueError("run_sampled_episodes: needs at least one environment")
@@ -213,7 +214,7 @@ def replay_steps(env, steps: Sequence[tuple[int, int]], expected_runtime_ms: flo
             xfer, location = step
         except (TypeError, ValueError):
             raise ValueError(f"replay_steps: steps[{position}] must be an (xfer, location) pair, got {step!r}") from None
-        if any(isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, np.integer)) for item in (xfer, location)):
+        if not all(is_int(item, allow_numpy=True) for item in (xfer, location)):
             raise ValueError(f"replay_steps: steps[{position}] must hold two ints, got {step!r}")
         if int(xfer) == env.num_xfers:
             raise ValueError(f"replay_steps: steps[{position}] is NO-OP (xfer {env.num_xfers}); only applied rewrites are replayed")

@@ -79,6 +79,7 @@ import numpy as np
 
 from rlgraph_xflow.config import ConfigError, load_config
 from rlgraph_xflow.core.registry import SpecError
+from rlgraph_xflow.core.validation import is_int, is_number
 
 SEARCH_TYPES = ("grid", "random")
 SAMPLERS = ("uniform", "loguniform", "randint", "choice")
@@ -167,10 +168,6 @@ def _sample(kind: str, argument, rng: np.random.Generator):
     return int(rng.integers(low, high))
 
 
-def _is_number(value) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float))
-
-
 def _check_parameter(sweep_file, index: int, entry, search_type: str) -> tuple:
     where = f"parameters[{index}]"
     if not isinstance(entry, dict):
@@ -201,7 +198,7 @@ def _check_parameter(sweep_file, index: int, entry, search_type: str) -> tuple:
     else:
         if len(keys) > 1:
             raise SweepError(str(sweep_file.error(at, f"{kind!r} samples one number; tie keys with grid or choice")))
-        if not isinstance(argument, list) or len(argument) != 2 or not all(_is_number(value) for value in argument) \
+        if not isinstance(argument, list) or len(argument) != 2 or not all(is_number(value) for value in argument) \
                 or not argument[0] < argument[1]:
             raise SweepError(str(sweep_file.error(at, f"expected [low, high] with low < high, got {argument!r}")))
         if kind == "loguniform" and argument[0] <= 0:
@@ -242,7 +239,7 @@ def load_sweep(path: str) -> Sweep:
     num_samples = search.get("num_samples", 1)
     seed = search.get("seed", 0)
     for name, value, minimum in (("num_samples", num_samples, 1), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        if not is_int(value) or value < minimum:
             raise SweepError(str(sweep_file.error(f"search.{name}", f"expected an int >= {minimum}, got {value!r}")))
     if search["type"] == "grid" and num_samples != 1:
         raise SweepError(str(sweep_file.error("search.num_samples", "a grid search runs each combination once; sweep `seed` to repeat it")))
@@ -258,7 +255,7 @@ def load_sweep(path: str) -> Sweep:
     if not isinstance(metrics, list) or not all(isinstance(item, str) for item in metrics):
         raise SweepError(str(sweep_file.error("metrics", f"expected a list of result.json keys, got {metrics!r}")))
     trial_cpus = sweep_file.get("trial_cpus", 1)
-    if not _is_number(trial_cpus) or trial_cpus <= 0:
+    if not is_number(trial_cpus) or trial_cpus <= 0:
         raise SweepError(str(sweep_file.error("trial_cpus", f"expected a number > 0, got {trial_cpus!r}")))
     return Sweep(path, config_path, list(overrides), search["type"], num_samples, seed, parameters, metrics, trial_cpus)
 
@@ -432,13 +429,13 @@ def _over_seeds(keys: list, metrics: list, rows: list) -> tuple:
     for row in rows:
         if row["status"] == "ok":
             groups.setdefault(tuple(json.dumps(row[key]) for key in settings), []).append(row)
-    numeric = [metric for metric in metrics if any(_is_number(row.get(metric)) for row in rows)]
+    numeric = [metric for metric in metrics if any(is_number(row.get(metric)) for row in rows)]
     table = []
     for members in groups.values():
         entry = {key: members[0][key] for key in settings}
         entry["runs"] = len(members)
         for metric in numeric:
-            values = np.array([row[metric] for row in members if _is_number(row.get(metric))], np.float64)
+            values = np.array([row[metric] for row in members if is_number(row.get(metric))], np.float64)
             spread = values.std(ddof=1) if len(values) > 1 else 0.0
             entry[metric] = f"{values.mean():.6g} ± {spread:.2g}"
         table.append(entry)

@@ -19,17 +19,12 @@ from typing import Optional
 import numpy as np
 
 from rlgraph_xflow.components.layers.initializers import component_seed
-from rlgraph_xflow.core import Component, FloatBox, GraphSpace, SpecError, api, graph_fn, register
+from rlgraph_xflow.core import Component, FloatBox, GraphSpace, api, graph_fn, register
+from rlgraph_xflow.core.validation import check_bool, check_int_at_least
 
 # Name of the Sonnet module that holds the encoder and the core; variable
 # names are taken relative to it, so they do not depend on TF name scopes.
 _SONNET_ROOT_NAME = "graph_network_encoder"
-
-
-def _positive_int(value, where: str, minimum: int = 1) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise SpecError(where, f"expected an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 class _SeededGlorotUniform:
@@ -85,12 +80,11 @@ class GNEncoder(Component):
                  key_path: str = ""):
         super().__init__(scope=scope, device=device, key_path=key_path)
         where = key_path or "gn_encoder"
-        self.latent_size = _positive_int(latent_size, f"{where}.latent_size")
-        self.mlp_layers = _positive_int(mlp_layers, f"{where}.mlp_layers")
-        self.message_passing_rounds = _positive_int(message_passing_rounds, f"{where}.message_passing_rounds", minimum=0)
-        if not isinstance(layer_norm, bool):
-            raise SpecError(f"{where}.layer_norm", f"expected true or false, got {layer_norm!r}")
-        self.layer_norm = layer_norm
+        self.latent_size = check_int_at_least(latent_size, f"{where}.latent_size", 1, allow_numpy=True)
+        self.mlp_layers = check_int_at_least(mlp_layers, f"{where}.mlp_layers", 1, allow_numpy=True)
+        self.message_passing_rounds = check_int_at_least(message_passing_rounds, f"{where}.message_passing_rounds", 0,
+                                                         allow_numpy=True)
+        self.layer_norm = check_bool(layer_norm, f"{where}.layer_norm")
         self.seed = seed
         self.network = None
 

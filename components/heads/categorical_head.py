@@ -7,7 +7,8 @@ import numpy as np
 
 from rlgraph_xflow.components.layers.dense import Dense
 from rlgraph_xflow.components.layers.initializers import component_seed
-from rlgraph_xflow.core import Component, FloatBox, IntBox, SpecError, api, graph_fn, register
+from rlgraph_xflow.core import Component, FloatBox, IntBox, api, graph_fn, register
+from rlgraph_xflow.core.validation import check_positive_int
 
 
 @register("categorical_head")
@@ -25,9 +26,7 @@ class CategoricalHead(Component):
 
     def __init__(self, num_actions: int, seed: int = 0, scope: Optional[str] = None, device: Optional[str] = None, key_path: str = ""):
         super().__init__(scope=scope, device=device, key_path=key_path)
-        if not isinstance(num_actions, int) or isinstance(num_actions, bool) or num_actions < 1:
-            raise SpecError(f"{key_path or 'categorical_head'}.num_actions", f"expected a positive int, got {num_actions!r}")
-        self.num_actions = num_actions
+        self.num_actions = check_positive_int(num_actions, f"{key_path or 'categorical_head'}.num_actions")
         self.seed = seed
         self.logits_layer = Dense(num_actions, seed=seed, scope="logits", key_path=f"{key_path}.num_actions")
         self.add_components(self.logits_layer)

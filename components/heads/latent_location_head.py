@@ -28,12 +28,13 @@ from typing import Optional, Sequence
 import numpy as np
 
 from rlgraph_xflow.components.heads.location_head import chosen_location_mask
-from rlgraph_xflow.components.heads.xfer_policy_head import check_layer_widths, check_positive_int, mask_logits
+from rlgraph_xflow.components.heads.xfer_policy_head import check_layer_widths, mask_logits
 from rlgraph_xflow.components.layers.activations import apply_activation, check_activation
 from rlgraph_xflow.components.layers.dense import Dense
 from rlgraph_xflow.components.layers.initializers import component_seed, glorot_uniform
 from rlgraph_xflow.components.layers.mlp import MLP
 from rlgraph_xflow.core import BoolBox, Component, FloatBox, IntBox, SpecError, api, graph_fn, register
+from rlgraph_xflow.core.validation import check_positive_int
 
 
 @register("latent_location_head")

@@ -12,12 +12,13 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from rlgraph_xflow.components.heads.xfer_policy_head import check_layer_widths, check_positive_int, mask_logits
+from rlgraph_xflow.components.heads.xfer_policy_head import check_layer_widths, mask_logits
 from rlgraph_xflow.components.layers.activations import check_activation
 from rlgraph_xflow.components.layers.dense import Dense
 from rlgraph_xflow.components.layers.initializers import component_seed
 from rlgraph_xflow.components.layers.mlp import MLP
 from rlgraph_xflow.core import BoolBox, Component, FloatBox, GraphSpace, IntBox, api, graph_fn, register
+from rlgraph_xflow.core.validation import check_positive_int
 
 
 def chosen_location_mask(location_masks, xfers, num_xfers: int):

@@ -12,22 +12,16 @@ from rlgraph_xflow.components.layers.activations import check_activation
 from rlgraph_xflow.components.layers.dense import Dense
 from rlgraph_xflow.components.layers.mlp import MLP
 from rlgraph_xflow.core import BoolBox, Component, FloatBox, SpecError, api, graph_fn, register
+from rlgraph_xflow.core.validation import check_positive_int, is_int
 
 MASKED_LOGIT = -1e9
-
-
-def check_positive_int(value, where: str) -> int:
-    """Returns `value` if it is an int >= 1, else raises SpecError at `where`."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise SpecError(where, f"expected a positive int, got {value!r}")
-    return value
 
 
 def check_layer_widths(layers, where: str) -> list:
     """Returns hidden layer widths as a list (possibly empty), else raises SpecError."""
     if layers is None:
         return []
-    if not isinstance(layers, (list, tuple)) or any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in layers):
+    if not isinstance(layers, (list, tuple)) or any(not is_int(width) or width < 1 for width in layers):
         raise SpecError(where, f"expected a list of positive layer widths, got {layers!r}")
     return list(layers)
 

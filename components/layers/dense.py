@@ -5,7 +5,8 @@ from typing import Optional
 
 from rlgraph_xflow.components.layers.activations import apply_activation, check_activation
 from rlgraph_xflow.components.layers.initializers import component_seed, glorot_uniform
-from rlgraph_xflow.core import Component, FloatBox, SpecError, api, graph_fn, register
+from rlgraph_xflow.core import Component, FloatBox, api, graph_fn, register
+from rlgraph_xflow.core.validation import check_positive_int
 
 
 @register("dense")
@@ -22,9 +23,7 @@ class Dense(Component):
     def __init__(self, units: int, activation: Optional[str] = None, use_bias: bool = True, seed: int = 0,
                  scope: Optional[str] = None, device: Optional[str] = None, key_path: str = ""):
         super().__init__(scope=scope, device=device, key_path=key_path)
-        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
-            raise SpecError(f"{key_path or 'dense'}.units", f"expected a positive int, got {units!r}")
-        self.units = units
+        self.units = check_positive_int(units, f"{key_path or 'dense'}.units")
         self.activation = check_activation(activation, f"{key_path or 'dense'}.activation")
         self.use_bias = use_bias
         self.seed = seed

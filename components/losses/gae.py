@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from rlgraph_xflow.core import BoolBox, Component, FloatBox, SpecError, api, graph_fn, register
+from rlgraph_xflow.core import BoolBox, Component, FloatBox, api, graph_fn, register
+from rlgraph_xflow.core.validation import check_number_in_range
 
 
 @register("gae")
@@ -34,10 +35,8 @@ class GeneralizedAdvantageEstimation(Component):
                  device: Optional[str] = None, key_path: str = ""):
         super().__init__(scope=scope, device=device, key_path=key_path)
         where = key_path or "gae"
-        for name, value in (("gamma", gamma), ("gae_lambda", gae_lambda)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-                raise SpecError(f"{where}.{name}", f"expected a number in [0, 1], got {value!r}")
-        self.gamma, self.gae_lambda = float(gamma), float(gae_lambda)
+        self.gamma = check_number_in_range(gamma, f"{where}.gamma", 0, 1)
+        self.gae_lambda = check_number_in_range(gae_lambda, f"{where}.gae_lambda", 0, 1)
 
     @api
     def advantages_and_returns(self, rewards, values, dones, bootstrap_values):

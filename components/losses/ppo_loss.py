@@ -14,18 +14,11 @@ from __future__ import annotations
 
 from typing import Optional
 
-from rlgraph_xflow.core import Component, FloatBox, SpecError, api, graph_fn, register
+from rlgraph_xflow.core import Component, FloatBox, api, graph_fn, register
+from rlgraph_xflow.core.validation import check_bool, check_number_in_range
 
 LOSS_PARTS = ("total_loss", "policy_loss", "value_loss", "entropy_bonus", "xfer_entropy", "location_entropy",
               "approximate_kl", "clip_fraction")
-
-
-def _check_number(value, where: str, low: float, high: float = float("inf"), allow_none: bool = False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise SpecError(where, f"expected a number in [{low}, {high}]{' or null' if allow_none else ''}, got {value!r}")
-    return float(value)
 
 
 @register("ppo_loss")
@@ -56,15 +49,13 @@ class PPOLoss(Component):
                  key_path: str = ""):
         super().__init__(scope=scope, device=device, key_path=key_path)
         where = key_path or "ppo_loss"
-        self.clip_ratio = _check_number(clip_ratio, f"{where}.clip_ratio", 0.0, 1.0)
-        self.value_coefficient = _check_number(value_coefficient, f"{where}.value_coefficient", 0.0)
-        self.entropy_coefficient = _check_number(entropy_coefficient, f"{where}.entropy_coefficient", 0.0)
-        location = _check_number(location_entropy_coefficient, f"{where}.location_entropy_coefficient", 0.0, allow_none=True)
+        self.clip_ratio = check_number_in_range(clip_ratio, f"{where}.clip_ratio", 0.0, 1.0)
+        self.value_coefficient = check_number_in_range(value_coefficient, f"{where}.value_coefficient", 0.0)
+        self.entropy_coefficient = check_number_in_range(entropy_coefficient, f"{where}.entropy_coefficient", 0.0)
+        location = check_number_in_range(location_entropy_coefficient, f"{where}.location_entropy_coefficient", 0.0, allow_none=True)
         self.location_entropy_coefficient = self.entropy_coefficient if location is None else location
-        self.value_clip = _check_number(value_clip, f"{where}.value_clip", 0.0, allow_none=True)
-        if not isinstance(normalize_advantages, bool):
-            raise SpecError(f"{where}.normalize_advantages", f"expected true or false, got {normalize_advantages!r}")
-        self.normalize_advantages = normalize_advantages
+        self.value_clip = check_number_in_range(value_clip, f"{where}.value_clip", 0.0, allow_none=True)
+        self.normalize_advantages = check_bool(normalize_advantages, f"{where}.normalize_advantages")
 
     @api
     def loss(self, log_probs, old_log_probs, advantages, values, old_values, returns, xfer_entropy, location_entropy):

@@ -24,15 +24,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-from rlgraph_xflow.core import Component, FloatBox, SpecError, api, graph_fn, register
+from rlgraph_xflow.core import Component, FloatBox, api, graph_fn, register
+from rlgraph_xflow.core.validation import check_non_negative_number
 
 LOSS_PARTS = ("total_loss", "imitation_loss", "value_loss", "imitated_fraction")
-
-
-def _check_weight(value, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < float("inf"):
-        raise SpecError(where, f"expected a finite number >= 0, got {value!r}")
-    return float(value)
 
 
 @register("self_imitation_loss")
@@ -53,8 +48,8 @@ class SelfImitationLoss(Component):
                  device: Optional[str] = None, key_path: str = ""):
         super().__init__(scope=scope, device=device, key_path=key_path)
         where = key_path or "self_imitation_loss"
-        self.coefficient = _check_weight(coefficient, f"{where}.coefficient")
-        self.value_coefficient = _check_weight(value_coefficient, f"{where}.value_coefficient")
+        self.coefficient = check_non_negative_number(coefficient, f"{where}.coefficient", finite=True)
+        self.value_coefficient = check_non_negative_number(value_coefficient, f"{where}.value_coefficient", finite=True)
 
     @api
     def loss(self, log_probs, values, returns):

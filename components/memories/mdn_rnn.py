@@ -59,10 +59,11 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from rlgraph_xflow.components.heads.xfer_policy_head import MASKED_LOGIT, check_positive_int
+from rlgraph_xflow.components.heads.xfer_policy_head import MASKED_LOGIT
 from rlgraph_xflow.components.layers.dense import Dense
 from rlgraph_xflow.components.layers.initializers import component_seed, glorot_uniform
 from rlgraph_xflow.core import BoolBox, Component, FloatBox, IntBox, SpecError, api, graph_fn, register
+from rlgraph_xflow.core.validation import check_number_in_range, check_positive_int
 
 LOSS_PARTS = ("total_loss", "z_nll", "reward_loss", "done_loss", "xfer_mask_loss", "location_count_loss")
 PREDICTION_FIELDS = ("mixture_logits", "mixture_means", "mixture_log_stds", "reward", "done_logits",
@@ -73,12 +74,6 @@ ALWAYS_VALID_LOGIT = -MASKED_LOGIT
 # The forget gate starts mostly open so early gradients pass through time
 # (Jozefowicz et al. 2015).
 FORGET_GATE_BIAS = 1.0
-
-
-def _check_number(value, where: str, low: float, high: float = np.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise SpecError(where, f"expected a number in [{low}, {high}], got {value!r}")
-    return float(value)
 
 
 @register("mdn_rnn")
@@ -148,8 +143,8 @@ class MDNRNN(Component):
         self.num_mixtures = check_positive_int(num_mixtures, f"{where}.num_mixtures")
         self.xfer_embedding_size = check_positive_int(xfer_embedding_size, f"{where}.xfer_embedding_size")
         self.location_embedding_size = check_positive_int(location_embedding_size, f"{where}.location_embedding_size")
-        self.temperature = _check_number(temperature, f"{where}.temperature", 0.0)
-        self.min_log_std = _check_number(min_log_std, f"{where}.min_log_std", -np.inf, np.inf)
+        self.temperature = check_number_in_range(temperature, f"{where}.temperature", 0.0)
+        self.min_log_std = check_number_in_range(min_log_std, f"{where}.min_log_std", -np.inf, np.inf)
         if loss_weights is None:
             loss_weights = {}
         if not isinstance(loss_weights, Mapping):
@@ -157,7 +152,7 @@ class MDNRNN(Component):
         unknown = sorted(set(loss_weights) - set(LOSS_WEIGHT_NAMES))
         if unknown:
             raise SpecError(f"{where}.loss_weights", f"unknown loss part(s) {unknown}; known: {list(LOSS_WEIGHT_NAMES)}")
-        self.loss_weights = {name: _check_number(loss_weights.get(name, 1.0), f"{where}.loss_weights.{name}", 0.0)
+        self.loss_weights = {name: check_number_in_range(loss_weights.get(name, 1.0), f"{where}.loss_weights.{name}", 0.0)
                              for name in LOSS_WEIGHT_NAMES}
         self.seed = seed
         units = {

@@ -20,6 +20,7 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 
 from rlgraph_xflow.core.spaces import GRAPH_FIELDS
+from rlgraph_xflow.core.validation import is_int
 from rlgraph_xflow.env import observation as observation_fields
 from rlgraph_xflow.env.observation import concatenate_graphs
 
@@ -45,7 +46,7 @@ class RolloutBuffer:
 
     def __init__(self, num_envs: int, steps_per_env: int, seed: int = 0):
         for name, value in (("num_envs", num_envs), ("steps_per_env", steps_per_env)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            if not is_int(value, allow_numpy=True) or value < 1:
                 raise ValueError(f"RolloutBuffer {name} must be a positive int, got {value!r}")
         self.num_envs, self.steps_per_env = int(num_envs), int(steps_per_env)
         self.rng = np.random.default_rng(seed)

@@ -17,6 +17,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from rlgraph_xflow.core import Component, FloatBox, SpecError, api, graph_fn, register
+from rlgraph_xflow.core.validation import is_number
 
 
 @register("adam")
@@ -49,7 +50,7 @@ class Adam(Component):
         for name, value, low, high, optional in checks:
             if optional and value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value < high:
+            if not is_number(value) or not low < value < high:
                 raise SpecError(f"{where}.{name}", f"expected a number in ({low}, {high}){' or null' if optional else ''}, got {value!r}")
         self.learning_rate, self.beta1, self.beta2, self.epsilon = float(learning_rate), float(beta1), float(beta2), float(epsilon)
         self.max_gradient_norm = None if max_gradient_norm is None else float(max_gradient_norm)

@@ -15,9 +15,10 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from rlgraph_xflow.components.heads.location_head import LocationHead
-from rlgraph_xflow.components.heads.xfer_policy_head import XferPolicyHead, check_positive_int
+from rlgraph_xflow.components.heads.xfer_policy_head import XferPolicyHead
 from rlgraph_xflow.components.layers.initializers import component_seed
 from rlgraph_xflow.core import COMPONENTS, Component, FloatBox, IntBox, SpecError, api, from_spec, graph_fn, register
+from rlgraph_xflow.core.validation import check_positive_int
 
 
 @register("masked_dual_action_sampler")

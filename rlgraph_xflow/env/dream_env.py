@@ -54,6 +54,8 @@ from typing import Protocol
 import gymnasium
 import numpy as np
 
+from rlgraph_xflow.core.validation import is_int
+
 LATENT = "z"
 HIDDEN_STATE = "hidden_state"
 CELL_STATE = "cell_state"
@@ -155,7 +157,7 @@ class DreamEnv:
             raise ValueError(f"DreamEnv: world_model must have a dream_step method (see WorldModelStep), got {type(world_model).__name__}")
         for name, value in (("num_envs", num_envs), ("max_locations", max_locations), ("lstm_units", lstm_units),
                             ("max_steps", max_steps)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            if not is_int(value, allow_numpy=True) or value < 1:
                 raise ValueError(f"DreamEnv: {name} must be an int >= 1, got {value!r}")
         if not 0.0 <= float(done_threshold) <= 1.0:
             raise ValueError(f"DreamEnv: done_threshold must be in [0, 1], got {done_threshold!r}")

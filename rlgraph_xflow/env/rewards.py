@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from rlgraph_xflow.core.registry import Registry, SpecError
+from rlgraph_xflow.core.registry import Registry
+from rlgraph_xflow.core.validation import check_bool, check_number, is_number
 
 REWARDS = Registry("reward")
 BYTES_PER_MEGABYTE = 1e6
@@ -43,9 +44,7 @@ class Reward:
     """
 
     def __init__(self, normalize: bool = False, key_path: str = "reward"):
-        if not isinstance(normalize, bool):
-            raise SpecError(f"{key_path}.normalize", f"expected true or false, got {normalize!r}")
-        self.normalize = normalize
+        self.normalize = check_bool(normalize, f"{key_path}.normalize")
         self.initial: CostMetrics | None = None
 
     def reset(self, initial: CostMetrics) -> None:
@@ -95,10 +94,8 @@ class WeightedReward(Reward):
 
     def __init__(self, alpha: float = 0.8, beta: float = 0.2, normalize: bool = False, key_path: str = "reward"):
         super().__init__(normalize, key_path)
-        for name, value in (("alpha", alpha), ("beta", beta)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise SpecError(f"{key_path}.{name}", f"expected a number, got {value!r}")
-        self.alpha, self.beta = float(alpha), float(beta)
+        self.alpha = check_number(alpha, f"{key_path}.alpha")
+        self.beta = check_number(beta, f"{key_path}.beta")
 
     def __call__(self, before, after):
         return float(self.alpha * self._runtime_saved(before, after) + self.beta * self._memory_saved(before, after))
@@ -139,8 +136,7 @@ class BestSoFarReward(Reward):
         return {"best_runtime_ms": self.best_runtime_ms}
 
     def set_state(self, state):
-        if not isinstance(state, dict) or set(state) != {"best_runtime_ms"} or isinstance(state["best_runtime_ms"], bool) \
-                or not isinstance(state["best_runtime_ms"], (int, float)):
+        if not isinstance(state, dict) or set(state) != {"best_runtime_ms"} or not is_number(state["best_runtime_ms"]):
             raise ValueError(f"BestSoFarReward.set_state: expected {{'best_runtime_ms': float}}, got {state!r:.200}")
         self.best_runtime_ms = float(state["best_runtime_ms"])
 

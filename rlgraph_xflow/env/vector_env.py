@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from rlgraph_xflow.core.validation import is_int
 from rlgraph_xflow.env.observation import batch_observations
 from rlgraph_xflow.env.xflow_env import XflowEnv
 
@@ -45,7 +46,7 @@ class BatchedXflowEnv:
         """`num_envs` XflowEnvs built with the same arguments (one rule library)."""
         from rlgraph_xflow.graphs import substitutions
 
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+        if not is_int(num_envs) or num_envs < 1:
             raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
         if env_arguments.get("rules") is None or not isinstance(env_arguments["rules"], substitutions.RuleLibrary):
             env_arguments["rules"] = substitutions.load_rules(env_arguments.get("rules"))

@@ -51,7 +51,8 @@ from typing import Any, Optional
 import gymnasium
 import numpy as np
 
-from rlgraph_xflow.core.registry import SpecError
+from rlgraph_xflow.core.registry import SpecError, did_you_mean
+from rlgraph_xflow.core.validation import check_choice, check_int_at_least, check_non_negative_number, check_number, is_int
 from rlgraph_xflow.env.graph_tuple_space import GraphsTupleSpace
 from rlgraph_xflow.env.observation import (EDGE_FEATURE_SIZE, GLOBAL_FEATURE_SIZE, GRAPH_TUPLE, LOCATION_MASKS,
                                            PADDING_INDEX, XFER_MASK, XFER_TUPLES)
@@ -126,11 +127,7 @@ def resolve_graph(graph, batch_size: int = 1, sequence_length: Optional[int] = N
             return load(model)
         if name.endswith(".onnx") or os.path.exists(name):
             return load(name, batch_size=batch_size)
-        import difflib
-
-        close = difflib.get_close_matches(name, zoo.names(), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise SpecError(key_path, f"{name!r} is neither a zoo model{hint} nor an .onnx file; zoo models: {', '.join(zoo.names())}")
+        raise SpecError(key_path, f"{name!r} is neither a zoo model{did_you_mean(name, zoo.names())} nor an .onnx file; zoo models: {', '.join(zoo.names())}")
     raise SpecError(key_path, f"expected a zoo model name, an .onnx path or an XflowGraph, got {type(graph).__name__}")
 
 
@@ -174,13 +171,10 @@ class XflowEnv(gymnasium.Env):
                  max_steps: int = 100, invalid_reward: float = -100.0, device: Optional[str] = None, batch_size: int = 1,
                  sequence_length: Optional[int] = None, time_steps: bool = True, novelty_bonus: float = 0.0,
                  graph_options: Optional[dict] = None, cost_model: str = "analytic", key_path: str = "env"):
-        for name, value, minimum in (("max_locations", max_locations, 1), ("max_steps", max_steps, 1), ("batch_size", batch_size, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise SpecError(f"{key_path}.{name}", f"expected an int >= {minimum}, got {value!r}")
-        if isinstance(invalid_reward, bool) or not isinstance(invalid_reward, (int, float)):
-            raise SpecError(f"{key_path}.invalid_reward", f"expected a number, got {invalid_reward!r}")
-        if isinstance(novelty_bonus, bool) or not isinstance(novelty_bonus, (int, float)) or not 0 <= novelty_bonus < math.inf:
-            raise SpecError(f"{key_path}.novelty_bonus", f"expected a finite number >= 0, got {novelty_bonus!r}")
+        for name, value in (("max_locations", max_locations), ("max_steps", max_steps), ("batch_size", batch_size)):
+            check_int_at_least(value, f"{key_path}.{name}", 1)
+        check_number(invalid_reward, f"{key_path}.invalid_reward")
+        check_non_negative_number(novelty_bonus, f"{key_path}.novelty_bonus", finite=True)
         self.measured_cost_model = self._check_cost_model(cost_model, device, key_path)
         self.cost_model = cost_model
         if self.measured_cost_model is not None:
@@ -218,13 +212,7 @@ class XflowEnv(gymnasium.Env):
     @staticmethod
     def _check_cost_model(cost_model: Any, device: Any, key_path: str):
         """Checks cost_model and device; returns the shared MeasuredCostModel for "measured", else None."""
-        if not isinstance(cost_model, str) or cost_model not in COST_MODELS:
-            import difflib
-
-            close = difflib.get_close_matches(str(cost_model), COST_MODELS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise SpecError(f"{key_path}.cost_model",
-                            f"unknown cost model {cost_model!r}{hint}; expected one of: {', '.join(COST_MODELS)}")
+        check_choice(cost_model, f"{key_path}.cost_model", COST_MODELS, "cost model")
         if device is not None and (not isinstance(device, str) or not device):
             raise SpecError(f"{key_path}.device", f"expected a device name (a non-empty string) or nothing, got {device!r}")
         if cost_model == "analytic":
@@ -329,8 +317,7 @@ class XflowEnv(gymnasium.Env):
             items = list(action)
         except TypeError:
             items = None
-        if items is None or len(items) != 2 or any(
-                isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, np.integer)) for item in items):
+        if items is None or len(items) != 2 or not all(is_int(item, allow_numpy=True) for item in items):
             raise ValueError(f"an action is (xfer_id, location): two integers; got {action!r}")
         xfer, location = int(items[0]), int(items[1])
         if not 0 <= xfer <= self.num_xfers:

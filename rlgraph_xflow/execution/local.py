@@ -30,13 +30,14 @@ from typing import Callable
 
 import numpy as np
 
+from rlgraph_xflow.core.validation import is_int
 from rlgraph_xflow.env.observation import LOCATION_MASKS
 from rlgraph_xflow.env.vector_env import BatchedXflowEnv
 from rlgraph_xflow.execution.registry import EXECUTIONS
 
 
 def _check_steps_per_env(steps_per_env, caller: str) -> None:
-    if isinstance(steps_per_env, bool) or not isinstance(steps_per_env, (int, np.integer)) or steps_per_env < 1:
+    if not is_int(steps_per_env, allow_numpy=True) or steps_per_env < 1:
         raise ValueError(f"{caller}: steps_per_env must be an int >= 1, got {steps_per_env!r}")
 
 

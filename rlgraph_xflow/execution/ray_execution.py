@@ -54,6 +54,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from rlgraph_xflow.core.registry import SpecError
+from rlgraph_xflow.core.validation import check_int_at_least, check_non_negative_number, check_positive_number
 from rlgraph_xflow.env.observation import batch_observations
 from rlgraph_xflow.execution.local import LocalExecution
 from rlgraph_xflow.execution.registry import EXECUTIONS
@@ -382,12 +383,6 @@ def _cause(error):
     return cause if isinstance(cause, BaseException) else error
 
 
-def _check_int(value, minimum: int, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SpecError(where, f"expected an int >= {minimum}, got {value!r}")
-    return value
-
-
 def _check_address(address, where: str) -> Optional[str]:
     if address is None:
         return None
@@ -419,18 +414,15 @@ class RayExecution(LocalExecution):
                  key_path: str = "execution"):
         from rlgraph_xflow.env.xflow_env import XflowEnv
 
-        _check_int(num_envs, 1, "agent.num_envs")
-        _check_int(num_workers, 1, f"{key_path}.num_workers")
+        check_int_at_least(num_envs, "agent.num_envs", 1)
+        check_int_at_least(num_workers, f"{key_path}.num_workers", 1)
         if num_workers > num_envs:
             raise SpecError(f"{key_path}.num_workers", f"expected at most agent.num_envs = {num_envs} workers "
                                                       f"(each worker steps at least one environment), got {num_workers}")
         address = _check_address(address, f"{key_path}.address")
-        if isinstance(worker_cpus, bool) or not isinstance(worker_cpus, (int, float)) or worker_cpus < 0:
-            raise SpecError(f"{key_path}.worker_cpus", f"expected a number >= 0, got {worker_cpus!r}")
-        if isinstance(worker_start_timeout_seconds, bool) or not isinstance(worker_start_timeout_seconds, (int, float)) \
-                or worker_start_timeout_seconds <= 0:
-            raise SpecError(f"{key_path}.worker_start_timeout_seconds", f"expected a number > 0, got {worker_start_timeout_seconds!r}")
-        _check_int(max_worker_replacements, 0, f"{key_path}.max_worker_replacements")
+        check_non_negative_number(worker_cpus, f"{key_path}.worker_cpus")
+        check_positive_number(worker_start_timeout_seconds, f"{key_path}.worker_start_timeout_seconds")
+        check_int_at_least(max_worker_replacements, f"{key_path}.max_worker_replacements", 0)
         env_spec = _absolute_paths(env_spec)
         # Built here first: a bad env spec fails with its key path before Ray
         # starts, and the learner keeps an environment for sizes, names and

@@ -26,6 +26,8 @@ import pathlib
 import tempfile
 from typing import Mapping
 
+from rlgraph_xflow.core.validation import is_number
+
 _FORMAT = "rlgraph_xflow.cost_cache"
 _VERSION = 1
 CACHE_DIRECTORY_VARIABLE = "RLGRAPH_XFLOW_CACHE_DIR"
@@ -70,7 +72,7 @@ def _read(path: pathlib.Path) -> dict[str, dict[str, float]]:
         if not isinstance(table, dict):
             raise CostCacheError(f"cost cache '{path}': devices['{device}'] must be an object; {fix}")
         for cost_key, milliseconds in table.items():
-            if isinstance(milliseconds, bool) or not isinstance(milliseconds, (int, float)) or not milliseconds >= 0:
+            if not is_number(milliseconds) or not milliseconds >= 0:
                 raise CostCacheError(
                     f"cost cache '{path}': devices['{device}']['{cost_key}'] must be a number >= 0, "
                     f"found {milliseconds!r}; {fix}"
@@ -135,7 +137,7 @@ class CostCache:
         for cost_key, milliseconds in costs.items():
             if not isinstance(cost_key, str) or not cost_key:
                 raise ValueError(f"CostCache.put: cost_key must be a non-empty string, found {cost_key!r} (device '{device}')")
-            if isinstance(milliseconds, bool) or not isinstance(milliseconds, (int, float)) or not (
+            if not is_number(milliseconds) or not (
                 math.isfinite(milliseconds) and milliseconds >= 0
             ):
                 raise ValueError(

@@ -20,6 +20,7 @@ from types import ModuleType
 
 import onnx
 
+from rlgraph_xflow.core.validation import is_int
 from rlgraph_xflow.graphs.zoo_builder import ONNX_OPSET
 
 _INPUT_NAME = "input"
@@ -42,12 +43,12 @@ def _application_names(keras: ModuleType) -> list[str]:
 def _input_shape(name: str, input_size: int | tuple[int, int] | None) -> tuple[int, int, int] | None:
     if input_size is None:
         return None
-    if isinstance(input_size, int) and not isinstance(input_size, bool):
+    if is_int(input_size):
         height = width = input_size
     elif (
         isinstance(input_size, (tuple, list))
         and len(input_size) == 2
-        and all(isinstance(size, int) and not isinstance(size, bool) for size in input_size)
+        and all(is_int(size) for size in input_size)
     ):
         height, width = input_size
     else:
@@ -120,7 +121,7 @@ def from_keras(
     Example:
         >>> model = from_keras("MobileNetV2", input_size=96, alpha=0.35)
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if not is_int(batch_size) or batch_size < 1:
         raise ValueError(f"from_keras('{name}'): batch_size must be an int >= 1, found {batch_size!r}")
     model = keras_application(name, input_size=input_size, seed=seed, **application_options)
     import tensorflow as tf

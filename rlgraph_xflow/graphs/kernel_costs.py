@@ -51,6 +51,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from rlgraph_xflow.core.validation import is_int
 from rlgraph_xflow.graphs.cost_cache import CostCache
 from rlgraph_xflow.graphs.errors import CostError
 from rlgraph_xflow.graphs.measure import (
@@ -200,7 +201,7 @@ def measure_kernel(descriptor: Mapping[str, Any], runs: int = 20, warmup: int = 
         ValueError: a malformed descriptor, bad runs/warmup, or a model onnxruntime cannot run.
     """
     for label, value, least in (("runs", runs, 1), ("warmup", warmup, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        if not is_int(value) or value < least:
             raise ValueError(f"measure_kernel: {label} must be an int >= {least}, found {value!r}")
     if isinstance(descriptor, Mapping) and descriptor.get("reorder"):
         return _measure_reorder(descriptor, runs, warmup, seed)

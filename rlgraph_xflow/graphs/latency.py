@@ -66,6 +66,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import onnx
 
+from rlgraph_xflow.core.validation import is_instance_not_bool
 from rlgraph_xflow.graphs.onnxruntime_session import create_cpu_session
 
 __all__ = [
@@ -87,12 +88,12 @@ _NO_SPINNING = {"session.intra_op.allow_spinning": "0", "session.inter_op.allow_
 
 
 def _check_int(owner: str, name: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    if not is_instance_not_bool(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{owner}: {name} must be an int >= {minimum}, found {value!r}")
 
 
 def _check_fraction(owner: str, name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 <= value < 1):
+    if not is_instance_not_bool(value, numbers.Real) or not (0 <= value < 1):
         raise ValueError(f"{owner}: {name} must be a number in [0, 1) (a fraction of the original latency), found {value!r}")
 
 
@@ -165,7 +166,7 @@ class LatencySamples:
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
             raise ValueError(f"LatencySamples: round_medians_ms must be a non-empty sequence of milliseconds, found {values!r}")
         for index, value in enumerate(values):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value > 0):
+            if not is_instance_not_bool(value, numbers.Real) or not (math.isfinite(value) and value > 0):
                 raise ValueError(f"LatencySamples: round_medians_ms[{index}] must be a finite number > 0, found {value!r}")
         object.__setattr__(self, "round_medians_ms", tuple(float(value) for value in values))
 

@@ -40,6 +40,7 @@ import numpy as np
 import onnx
 from onnx import AttributeProto, helper
 
+from rlgraph_xflow.core.validation import is_int, is_number
 from rlgraph_xflow.graphs.cost_cache import CostCache, CostCacheError, default_cache_path
 from rlgraph_xflow.graphs.onnxruntime_session import create_cpu_session, import_onnxruntime, median_latency_ms
 from rlgraph_xflow.graphs.zoo_builder import ONNX_IR_VERSION, ONNX_OPSET
@@ -64,10 +65,6 @@ def _where(descriptor: Mapping[str, Any]) -> str:
     return f"op descriptor (cost_key {key!r})"
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _checked_descriptor(descriptor: Mapping[str, Any]) -> dict[str, Any]:
     """Validates a descriptor; returns it with constant_int_inputs keyed by int and attributes defaulted."""
     if not isinstance(descriptor, Mapping):
@@ -88,7 +85,7 @@ def _checked_descriptor(descriptor: Mapping[str, Any]) -> dict[str, Any]:
             f"found {len(shapes)}, {len(dtypes)} and {len(weights)}"
         )
     for index, shape in enumerate(shapes):
-        if not isinstance(shape, (list, tuple)) or not all(_is_int(size) and size >= 0 for size in shape):
+        if not isinstance(shape, (list, tuple)) or not all(is_int(size, allow_numpy=True) and size >= 0 for size in shape):
             raise ValueError(f"{where}: input_shapes[{index}] must be a list of ints >= 0, found {shape!r}")
     for index, dtype in enumerate(dtypes):
         if dtype not in _DTYPES:
@@ -96,7 +93,7 @@ def _checked_descriptor(descriptor: Mapping[str, Any]) -> dict[str, Any]:
     for index, is_weight in enumerate(weights):
         if not isinstance(is_weight, bool):
             raise ValueError(f"{where}: input_is_weight[{index}] must be a bool, found {is_weight!r}")
-    if not _is_int(descriptor["num_outputs"]) or descriptor["num_outputs"] < 1:
+    if not is_int(descriptor["num_outputs"], allow_numpy=True) or descriptor["num_outputs"] < 1:
         raise ValueError(f"{where}: 'num_outputs' must be an int >= 1, found {descriptor['num_outputs']!r}")
     attributes = descriptor.get("attributes", {}) or {}
     if not isinstance(attributes, Mapping):
@@ -110,7 +107,7 @@ def _checked_descriptor(descriptor: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(f"{where}: constant_int_inputs key {raw_index!r} is not an input index") from None
         if not 0 <= index < len(shapes):
             raise ValueError(f"{where}: constant_int_inputs[{index}] names input {index}, but the op has {len(shapes)} inputs")
-        if not isinstance(values, (list, tuple)) or not all(_is_int(value) for value in values):
+        if not isinstance(values, (list, tuple)) or not all(is_int(value, allow_numpy=True) for value in values):
             raise ValueError(f"{where}: constant_int_inputs[{index}] must be a list of ints, found {values!r}")
         if int(np.prod(shapes[index])) != len(values):
             raise ValueError(
@@ -124,7 +121,7 @@ def _checked_descriptor(descriptor: Mapping[str, Any]) -> dict[str, Any]:
 def _as_int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
-    if _is_int(value):
+    if is_int(value, allow_numpy=True):
         return int(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -132,7 +129,7 @@ def _as_int(value: Any) -> int | None:
 
 
 def _as_float(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if not is_number(value, allow_numpy=True):
         return None
     return float(value)
 

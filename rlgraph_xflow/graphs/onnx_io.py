@@ -29,6 +29,7 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
+from rlgraph_xflow.core.validation import is_instance_not_bool, is_int
 from rlgraph_xflow.graphs.errors import GraphError, OnnxExportError, OnnxLoadError
 from rlgraph_xflow.graphs.xflow_graph import XflowGraph
 from rlgraph_xflow.ops import MAX_INT_VALUES, Graph, constant_int_inputs, dtype_name, onnx_dtype_code, supported_op_types
@@ -167,10 +168,10 @@ def _bind_dimensions(
     skeleton: onnx.ModelProto, initializer_names: set[str], batch_size: int, symbolic_dims: Mapping[str, int], label: str
 ) -> None:
     """Fixes every dimension of the skeleton's graph inputs in place."""
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+    if not is_int(batch_size) or batch_size < 1:
         raise OnnxLoadError(f"{label}: batch_size must be an int >= 1, got {batch_size!r}")
     for name, value in symbolic_dims.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if not is_int(value) or value < 1:
             raise OnnxLoadError(f"{label}: symbolic_dims[{name!r}] must be an int >= 1, got {value!r}")
     for graph_input in skeleton.graph.input:
         if graph_input.name in initializer_names:
@@ -478,7 +479,7 @@ def load(
 
 
 def _attribute(name: str, value, where: str) -> AttributeProto:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, bytes, list)):
+    if not is_instance_not_bool(value, (int, float, str, bytes, list)):
         raise OnnxExportError(f"{where}: parameter '{name}' has unsupported type {type(value).__name__}")
     if isinstance(value, list):
         kind = AttributeProto.FLOATS if any(isinstance(item, float) for item in value) else AttributeProto.INTS

@@ -25,6 +25,8 @@ from typing import Callable, Mapping
 import numpy as np
 import onnx
 
+from rlgraph_xflow.core.validation import is_int
+
 _ONNXRUNTIME_TYPES = {
     "tensor(float)": np.float32,
     "tensor(double)": np.float64,
@@ -97,9 +99,9 @@ def median_latency_ms(call: Callable[[], object], runs: int, warmup: int) -> flo
     Raises:
         ValueError: runs < 1 or warmup < 0.
     """
-    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+    if not is_int(runs) or runs < 1:
         raise ValueError(f"runs must be an int >= 1, found {runs!r}")
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+    if not is_int(warmup) or warmup < 0:
         raise ValueError(f"warmup must be an int >= 0, found {warmup!r}")
     for _ in range(warmup):
         call()

@@ -27,6 +27,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from rlgraph_xflow.core.validation import is_number
 from rlgraph_xflow.graphs.latency import LatencyComparison, LatencyProtocol, compare_latencies, create_timing_session, time_sessions
 
 ModelSource = onnx.ModelProto | str | os.PathLike
@@ -337,7 +338,7 @@ def verify(
     if not isinstance(protocol, LatencyProtocol):
         raise ValueError(f"verify: protocol must be a LatencyProtocol or None, found {type(protocol).__name__} {protocol!r}")
     for label, value in (("rtol", rtol), ("atol", atol)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+        if not is_number(value) or not value >= 0:
             raise ValueError(f"verify: {label} must be a number >= 0, found {value!r}")
     original_proto = _load_metadata(original, "original")
     candidate_proto = _load_metadata(candidate, "candidate")

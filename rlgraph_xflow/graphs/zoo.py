@@ -23,6 +23,7 @@ from typing import Callable
 
 import onnx
 
+from rlgraph_xflow.core.validation import is_int
 from rlgraph_xflow.graphs.keras_export import from_keras
 from rlgraph_xflow.graphs.zoo_bert import bert_base
 from rlgraph_xflow.graphs.zoo_inception import inception_v3
@@ -76,7 +77,7 @@ def build(name: str, batch_size: int = 1, seed: int = 0, **options) -> onnx.Mode
         hint = f" Did you mean '{close[0]}'?" if close else ""
         raise ValueError(f"zoo.build: unknown model '{name}'; valid names are {names()}.{hint}")
     for label, value in (("batch_size", batch_size), ("seed", seed)):
-        if isinstance(value, bool) or not isinstance(value, int):
+        if not is_int(value):
             raise TypeError(f"zoo.build('{name}'): {label} must be an int, found {type(value).__name__} {value!r}")
     if batch_size < 1:
         raise ValueError(f"zoo.build('{name}'): batch_size must be at least 1, found {batch_size}")

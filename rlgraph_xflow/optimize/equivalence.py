@@ -23,6 +23,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import onnx
 
+from rlgraph_xflow.core.validation import is_number
 from rlgraph_xflow.graphs import XflowGraph, export
 from rlgraph_xflow.graphs.onnxruntime_session import create_cpu_session
 
@@ -94,7 +95,7 @@ class EquivalenceChecker:
             ValueError: a negative or non-numeric tolerance.
         """
         for label, value in (("rtol", rtol), ("atol", atol)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            if not is_number(value) or not value >= 0:
                 raise ValueError(f"EquivalenceChecker: {label} must be a number >= 0, found {value!r}")
         self.rtol = float(rtol)
         self.atol = float(atol)

@@ -42,6 +42,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import onnx
 
+from rlgraph_xflow.core.validation import is_int, is_number
 from rlgraph_xflow.graphs import XflowGraph, cost_models, export, load
 from rlgraph_xflow.graphs.errors import CostError, OnnxLoadError
 from rlgraph_xflow.graphs.substitutions import RuleError, RuleLibrary, backtracking, greedy, load_rules
@@ -148,7 +149,7 @@ def load_model(
 
     model = os.fspath(model)
     symbolic_dims = dict(symbolic_dims or {})
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if not is_int(batch_size) or batch_size < 1:
         raise OptimizeInputError(f"batch size must be an int >= 1, found {batch_size!r}")
     if sequence_length is not None and model != "bert_base":
         raise OptimizeInputError(f"--sequence-length applies to the zoo model bert_base only, not {model!r}")
@@ -194,14 +195,14 @@ def _checked_options(search: str, alpha: float | None, budget: int | None, cost_
         raise OptimizeInputError("--alpha and --budget apply to --search backtracking; greedy takes neither")
     alpha = 1.05 if alpha is None else alpha
     budget = 1000 if budget is None else budget
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (math.isfinite(alpha) and alpha >= 1):
+    if not is_number(alpha) or not (math.isfinite(alpha) and alpha >= 1):
         raise OptimizeInputError(f"--alpha must be a number >= 1 (TASO uses 1.05), found {alpha!r}")
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+    if not is_int(budget) or budget < 1:
         raise OptimizeInputError(f"--budget must be an int >= 1 (graphs explored), found {budget!r}")
     for label, value in (("--rtol", rtol), ("--atol", atol)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
+        if not is_number(value) or not (math.isfinite(value) and value >= 0):
             raise OptimizeInputError(f"{label} must be a number >= 0, found {value!r}")
-    if isinstance(max_locations, bool) or not isinstance(max_locations, int) or max_locations < 1:
+    if not is_int(max_locations) or max_locations < 1:
         raise OptimizeInputError(f"--max-locations must be an int >= 1, found {max_locations!r}")
     return float(alpha), budget
 

@@ -19,6 +19,7 @@ import itertools
 
 import numpy as np
 
+from rlgraph_xflow.core.validation import is_int
 from rlgraph_xflow.graphs import XflowGraph
 from rlgraph_xflow.graphs.substitutions import RuleLibrary, apply, locations
 from rlgraph_xflow.ops import DEFAULT_MAX_LOCATIONS
@@ -82,7 +83,7 @@ def random_walk(
     if not isinstance(graph, XflowGraph):
         raise TypeError(f"random_walk: expected an XflowGraph, found {type(graph).__name__}")
     for label, value in (("num_steps", num_steps), ("seed", seed)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if not is_int(value) or value < 0:
             raise ValueError(f"random_walk: {label} must be an int >= 0, found {value!r}")
     generator = np.random.default_rng(seed)
     graphs, steps = [graph], []

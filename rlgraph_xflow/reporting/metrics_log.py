@@ -30,6 +30,8 @@ import pathlib
 import tempfile
 from typing import Mapping, Sequence, Union
 
+from rlgraph_xflow.core.validation import is_instance_not_bool
+
 CellValue = Union[float, str]
 
 
@@ -81,7 +83,7 @@ def read_metrics_csv(path: Union[str, os.PathLike]) -> tuple[list[str], list[dic
 
 def _format_value(value: object, column: str, path: pathlib.Path) -> str:
     # bool is an Integral; it would come back as "True", not as what was logged.
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)):
+    if not is_instance_not_bool(value, (numbers.Real, str)):
         raise MetricsLogError(
             f"metrics file '{path}', column '{column}': expected a number or a string, found "
             f"{type(value).__name__} {value!r} (log a bool as int(value))"
@@ -241,7 +243,7 @@ class MetricsLog:
         """
         if step_field not in self._fields:
             raise MetricsLogError(f"metrics file '{self._path}': step field {step_field!r} is not one of the fields {self._fields}")
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        if not is_instance_not_bool(value, numbers.Real) or not math.isfinite(value):
             raise MetricsLogError(f"metrics file '{self._path}': truncate_after needs a finite number for {step_field!r}, found {value!r}")
         column = self._fields.index(step_field)
         with open(self._path, newline="", encoding="utf-8") as stream:

@@ -26,6 +26,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from rlgraph_xflow.core.validation import is_int
 from rlgraph_xflow.reporting.xfer_counts import XferStepCounts
 
 _DOTS_PER_INCH = 100
@@ -50,7 +51,7 @@ def moving_average(values: Sequence[float], window: int) -> np.ndarray:
     Raises:
         ValueError: window is not an integer >= 1.
     """
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
+    if not is_int(window, allow_numpy=True) or window < 1:
         raise ValueError(f"moving average window must be an integer >= 1, found {window!r}")
     values = np.asarray(values, dtype=np.float64)
     cumulative = np.concatenate([[0.0], np.cumsum(values)])

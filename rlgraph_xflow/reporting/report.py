@@ -27,6 +27,7 @@ from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from rlgraph_xflow.core.validation import is_instance_not_bool
 from rlgraph_xflow.graphs.latency import VERDICTS, latency_line
 from rlgraph_xflow.reporting.metrics_log import read_metrics_csv
 from rlgraph_xflow.reporting.plots import plot_cost_curve, plot_reward_curve, plot_xfer_heatmap
@@ -66,7 +67,7 @@ def _check_result(result: Mapping[str, object]) -> None:
         raise ReportError(f"result['initial_cost_ms'] is required (the cost curve's reference line); result has keys {sorted(result)}")
     for key in _NUMBER_KEYS:
         value = result.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+        if value is not None and not is_instance_not_bool(value, numbers.Real):
             raise ReportError(f"result['{key}']: expected a number, found {type(value).__name__} {value!r}")
     for key in _TEXT_KEYS:
         value = result.get(key)

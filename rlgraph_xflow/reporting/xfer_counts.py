@@ -15,6 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
+from rlgraph_xflow.core.validation import is_instance_not_bool
+
 
 @dataclasses.dataclass(frozen=True)
 class XferStepCounts:
@@ -68,7 +70,7 @@ def count_xfer_applications(applied_per_episode: Sequence[Sequence[int]], xfer_n
                 f"applied_per_episode[{episode_index}] must be a list of xfer ids, found {type(episode).__name__} {episode!r:.200}"
             )
         for step_index, xfer_id in enumerate(episode):
-            if isinstance(xfer_id, (bool, np.bool_)) or not isinstance(xfer_id, numbers.Integral) or not 0 <= xfer_id < number_of_xfers:
+            if not is_instance_not_bool(xfer_id, numbers.Integral) or not 0 <= xfer_id < number_of_xfers:
                 no_op_hint = " (that is the NO-OP action, which applies nothing: leave it out)" if xfer_id == number_of_xfers else ""
                 raise ValueError(
                     f"applied_per_episode[{episode_index}][{step_index}]: expected an xfer id, an integer in "
