@@ -29,6 +29,8 @@ from rlgraph_xflow.components.losses import SelfImitationLoss
 from rlgraph_xflow.core import BoolBox, Component, Executor, FloatBox, IntBox, SpecError, api, from_spec
 from rlgraph_xflow.core.validation import check_int_at_least
 from rlgraph_xflow.env import observation as fields
+from rlgraph_xflow.env.observation import batch_observations
+from rlgraph_xflow.training import Trainer
 
 DEFAULT_SPECS = {
     "encoder": {"type": "gn_encoder", "latent_size": 64, "message_passing_rounds": 5},
@@ -249,8 +251,6 @@ class PPOAgent(Agent):
         Returns:
             {"imitation_loss", "imitated_fraction"}: means over the minibatches.
         """
-        from rlgraph_xflow.env.observation import batch_observations
-
         if not self.imitates:
             raise RuntimeError("imitate: this PPO agent has no agent.self_imitation spec")
         if not (len(observations) == len(xfers) == len(locations) == len(rewards)) or not observations:
@@ -269,8 +269,6 @@ class PPOAgent(Agent):
         return {key: value / count for key, value in totals.items()}
 
     def make_trainer(self, execution, run_dir: str, training: dict, seed: int):
-        from rlgraph_xflow.training import Trainer
-
         imitation_env = execution.make_env(novelty_bonus=0.0) if self.imitates else None
         return Trainer(self, execution, run_dir, total_env_steps=training["total_env_steps"],
                        checkpoint_every=training["checkpoint_every"], seed=seed, imitation_env=imitation_env)

@@ -53,6 +53,7 @@ import numpy as np
 import rlgraph_xflow.components  # noqa: F401  (registers the component types)
 from rlgraph_xflow.agents.agent import Agent, ObservationSizes, merged_spec
 from rlgraph_xflow.agents.registry import AGENTS
+from rlgraph_xflow.agents.world_model_trainer import WorldModelTrainer
 from rlgraph_xflow.core import BoolBox, Component, Executor, FloatBox, IntBox, SpecError, api, from_spec, graph_fn
 from rlgraph_xflow.core.validation import (check_int_at_least, check_non_negative_number, check_number_in_range,
                                           check_positive_number, check_probability)
@@ -482,8 +483,6 @@ class WorldModelAgent(Agent):
 
     # Training and checkpoints --------------------------------------------------------------
     def make_trainer(self, execution, run_dir: str, training: dict, seed: int):
-        from rlgraph_xflow.agents.world_model_trainer import WorldModelTrainer
-
         return WorldModelTrainer(self, execution, run_dir, total_env_steps=training["total_env_steps"],
                                  checkpoint_every=training["checkpoint_every"], seed=seed)
 

@@ -70,6 +70,7 @@ from rlgraph_xflow.env.dream_env import DreamEnv
 from rlgraph_xflow.env.observation import LOCATION_MASKS, XFER_MASK
 from rlgraph_xflow.execution.local import random_valid_actions
 from rlgraph_xflow.reporting.metrics_log import MetricsLog
+from rlgraph_xflow.tf_runtime import load_tensorflow
 from rlgraph_xflow.training import BestTrainingPrefix, TrainingSummary, keep_best_prefix
 
 WORLD_MODEL_PHASE, DREAM_PHASE = "world_model", "dream"
@@ -231,8 +232,6 @@ class WorldModelTrainer:
             if os.path.exists(metrics_path):
                 os.remove(metrics_path)
             self.log = MetricsLog(metrics_path, METRIC_FIELDS)
-        from rlgraph_xflow.tf_runtime import load_tensorflow
-
         self.tf = load_tensorflow()
         self.writer = self.tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard"))
         from tensorflow.core.framework import summary_pb2

@@ -36,8 +36,19 @@ import os
 import time
 from typing import Any, Optional
 
+from rlgraph_xflow.agents import AGENTS
+from rlgraph_xflow.agents.agent import ObservationSizes
+from rlgraph_xflow.core.checkpoint import read_latest_pointer
 from rlgraph_xflow.core.registry import SpecError, did_you_mean
 from rlgraph_xflow.core.validation import check_bool, check_int_at_least, is_int
+from rlgraph_xflow.env import ENVIRONMENTS
+from rlgraph_xflow.evaluation import (cheapest_prefix, replay_steps, run_greedy_episode, run_random_episodes,
+                                      run_sampled_episodes)
+from rlgraph_xflow.execution import EXECUTIONS
+from rlgraph_xflow.graphs.latency import LatencyProtocol
+from rlgraph_xflow.optimize.pipeline import ExportCandidate, load_model, write_verified_graph
+from rlgraph_xflow.reporting import write_report
+from rlgraph_xflow.training import keep_best_prefix
 
 GREEDY_POLICY, SAMPLED_POLICY, BEST_TRAINING_EPISODE = "greedy_policy", "sampled_policy", "best_training_episode"
 # result_source when every candidate measured slower than the original and the original was exported.
@@ -115,11 +126,6 @@ def _export_settings(config) -> dict:
 
 def build_agent_run(config) -> AgentRun:
     """Composes the execution and the agent; raises SpecError naming the key path."""
-    from rlgraph_xflow.agents import AGENTS
-    from rlgraph_xflow.agents.agent import ObservationSizes
-    from rlgraph_xflow.env import ENVIRONMENTS
-    from rlgraph_xflow.execution import EXECUTIONS
-
     training = _training_settings(config)
     export = _export_settings(config)
     seed = config.get("seed", 0)
@@ -154,8 +160,6 @@ def build_agent_run(config) -> AgentRun:
 
 def _has_checkpoint(directory: str) -> bool:
     """Whether a trainer wrote a checkpoint under `directory` (its checkpoints/latest.json)."""
-    from rlgraph_xflow.core.checkpoint import read_latest_pointer
-
     return read_latest_pointer(os.path.join(directory, "checkpoints")) is not None
 
 
@@ -178,9 +182,6 @@ def pretrain(run: AgentRun, run_dir: str, resume: bool = False):
             from the run's (another rule library or location cap), naming
             training.pretraining.env.
     """
-    from rlgraph_xflow.agents.agent import ObservationSizes
-    from rlgraph_xflow.execution import EXECUTIONS
-
     settings = run.training["pretraining"]
     if settings is None:
         return None
@@ -243,8 +244,6 @@ def select_exported_graph(env, greedy_episode, best_training_prefix, best_sample
         ReplayMismatch: replaying a prefix does not reach its recorded
             runtime (a non-deterministic environment).
     """
-    from rlgraph_xflow.evaluation import replay_steps
-
     candidates = {GREEDY_POLICY: greedy_episode}
     for source, prefix in ((SAMPLED_POLICY, best_sampled_prefix), (BEST_TRAINING_EPISODE, best_training_prefix)):
         if prefix is not None:
@@ -256,12 +255,6 @@ def select_exported_graph(env, greedy_episode, best_training_prefix, best_sample
 
 def run_agent(config, run_dir: str, resume: bool = False) -> dict:
     """Trains, evaluates, verifies and reports; returns result.json's content."""
-    from rlgraph_xflow.evaluation import cheapest_prefix, run_greedy_episode, run_random_episodes, run_sampled_episodes
-    from rlgraph_xflow.training import keep_best_prefix
-    from rlgraph_xflow.graphs.latency import LatencyProtocol
-    from rlgraph_xflow.optimize.pipeline import ExportCandidate, load_model, write_verified_graph
-    from rlgraph_xflow.reporting import write_report
-
     run = build_agent_run(config)
     executor = getattr(run.agent, "executor", None)
     if executor is not None:

@@ -29,6 +29,17 @@ from typing import Optional, Sequence
 import numpy as np
 import tree
 
+import rlgraph_xflow.components  # noqa: F401  (registers the component types)
+from rlgraph_xflow.agent_run import build_agent_run, run_agent
+from rlgraph_xflow.config import ConfigError, load_config
+from rlgraph_xflow.core import Executor, space_from_spec
+from rlgraph_xflow.core.meta_graph import TraceError
+from rlgraph_xflow.core.registry import SpecError, from_spec
+from rlgraph_xflow.core.spaces import SpaceError
+from rlgraph_xflow.graphs.latency import latency_line
+from rlgraph_xflow.optimize.pipeline import VerificationFailed
+from rlgraph_xflow.tf_runtime import load_tensorflow
+
 TOP_LEVEL_KEYS = ("name", "description", "seed", "model", "input_spaces", "agent", "env", "execution", "training", "export")
 EXIT_USER_ERROR = 2
 EXIT_NOT_VERIFIED = 3
@@ -60,11 +71,6 @@ def _check_top_level(config) -> None:
 
 
 def _compose(config):
-    import rlgraph_xflow.components  # noqa: F401  (registers the component types)
-    from rlgraph_xflow.core import space_from_spec
-    from rlgraph_xflow.core.registry import SpecError, from_spec
-    from rlgraph_xflow.core.spaces import SpaceError
-
     if "model" not in config:
         raise UserError(str(config.error("model", "the config declares no component graph: add a 'model:' component spec")))
     try:
@@ -113,11 +119,6 @@ def _exercise_apis(executor, input_spaces, seed: int) -> dict:
 
 
 def _run_component_graph(config, arguments) -> int:
-    from rlgraph_xflow.core import Executor
-    from rlgraph_xflow.core.meta_graph import TraceError
-    from rlgraph_xflow.core.spaces import SpaceError
-    from rlgraph_xflow.tf_runtime import load_tensorflow
-
     root, input_spaces = _compose(config)
     load_tensorflow()
     try:
@@ -151,12 +152,6 @@ def _write_meta_graph(executor, run_dir: str) -> None:
 
 
 def _run_agent(config, arguments) -> int:
-    from rlgraph_xflow.agent_run import build_agent_run, run_agent
-    from rlgraph_xflow.core.meta_graph import TraceError
-    from rlgraph_xflow.core.registry import SpecError
-    from rlgraph_xflow.core.spaces import SpaceError
-    from rlgraph_xflow.tf_runtime import load_tensorflow
-
     if arguments.resume and not arguments.out:
         raise UserError("--resume needs --out DIR: the run directory to continue")
     load_tensorflow()
@@ -185,8 +180,6 @@ def _summary_line(result: dict, run_dir: str) -> str:
         (analytic h100) 0.3400 -> 0.2100 ms (-38.2%; random agent 0.3300 ms); exported: greedy_policy,
         verified: true; run directory: runs/x
     """
-    from rlgraph_xflow.graphs.latency import latency_line
-
     latency = latency_line(result["latency_ms_original"], result["latency_ms_optimized"], result["latency_change"],
                            result["latency_noise"], result["latency_verdict"])
     random_cost = result.get("random_agent_final_cost_ms")
@@ -198,9 +191,6 @@ def _summary_line(result: dict, run_dir: str) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     arguments = _parse_arguments(argv)
-    from rlgraph_xflow.config import ConfigError, load_config
-    from rlgraph_xflow.core.registry import SpecError
-
     try:
         config = load_config(arguments.config, arguments.overrides)
         _check_top_level(config)
@@ -213,11 +203,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ConfigError, UserError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except Exception as error:
-        from rlgraph_xflow.optimize.pipeline import VerificationFailed
-
-        if not isinstance(error, VerificationFailed):
-            raise
+    except VerificationFailed as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_NOT_VERIFIED
 

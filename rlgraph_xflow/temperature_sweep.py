@@ -30,6 +30,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from rlgraph_xflow.config import load_config
+from rlgraph_xflow.run import main as run_main
+
 DEFAULT_TEMPERATURES = (0.1, 0.5, 1.0, 1.5, 2.0, 3.0)
 
 
@@ -48,9 +51,6 @@ def run_sweep(config_path: str, overrides: Sequence[str], temperatures: Sequence
     Raises:
         ValueError: when CONFIG is not a world-model agent config, or a point fails.
     """
-    from rlgraph_xflow.config import load_config
-    from rlgraph_xflow.run import main as run_main
-
     config = load_config(config_path, list(overrides))
     agent_type = (config.get("agent") or {}).get("type")
     if agent_type != "world_model":

@@ -33,7 +33,9 @@ import numpy as np
 
 from rlgraph_xflow.components.memories import RolloutBuffer
 from rlgraph_xflow.core import checkpoint
+from rlgraph_xflow.evaluation import replay_steps
 from rlgraph_xflow.reporting.metrics_log import MetricsLog
+from rlgraph_xflow.tf_runtime import load_tensorflow
 
 METRIC_FIELDS = [
     "update", "env_steps", "wall_seconds", "episodes", "episode_reward", "episode_final_cost_ms", "total_loss",
@@ -191,8 +193,6 @@ class Trainer:
     # The loop ------------------------------------------------------------------
     def run(self, resume: bool = False) -> TrainingSummary:
         """Trains until the budget is spent (continuing a checkpoint if `resume`)."""
-        from rlgraph_xflow.tf_runtime import load_tensorflow
-
         tf = load_tensorflow()
         global _SCALAR_METADATA
         if _SCALAR_METADATA is None:
@@ -251,8 +251,6 @@ class Trainer:
 
     def _imitate_best_prefix(self) -> dict:
         """The agent's imitation step on the best training prefix (replayed when it is new)."""
-        from rlgraph_xflow.evaluation import replay_steps
-
         # keep_best_prefix replaces the best rather than changing it, so the object itself can be kept.
         best = self.best_training_prefix
         if best is not self._imitated_prefix:

@@ -77,9 +77,12 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from rlgraph_xflow.agent_run import run_agent
 from rlgraph_xflow.config import ConfigError, load_config
 from rlgraph_xflow.core.registry import SpecError
 from rlgraph_xflow.core.validation import is_int, is_number
+from rlgraph_xflow.execution.ray_execution import RaySession
+from rlgraph_xflow.tf_runtime import load_tensorflow
 
 SEARCH_TYPES = ("grid", "random")
 SAMPLERS = ("uniform", "loguniform", "randint", "choice")
@@ -287,9 +290,6 @@ def run_trial(config_path: str, overrides: list, run_dir: str) -> dict:
     """One trial: a normal agent run into `run_dir`; returns its status and result.json."""
     import traceback
 
-    from rlgraph_xflow.agent_run import run_agent
-    from rlgraph_xflow.tf_runtime import load_tensorflow
-
     started = time.perf_counter()
     try:
         config = load_config(config_path, overrides)
@@ -485,8 +485,6 @@ def run_sweep(sweep: Sweep, out: str, extra_overrides: Sequence[str] = (), addre
     Raises:
         SweepError: a trial's config does not load, or an override clashes with a swept key.
     """
-    from rlgraph_xflow.execution.ray_execution import RaySession
-
     trials = sweep.trials()
     _check_trial_configs(sweep, trials, extra_overrides)
     out = os.path.abspath(out)

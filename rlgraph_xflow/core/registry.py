@@ -148,6 +148,8 @@ register = COMPONENTS.register
 
 def from_spec(spec: Any, key_path: str = "", **defaults):
     """Builds a registered component from a spec (see Registry.from_spec)."""
+    # Imported here to break a cycle: component imports spaces, spaces imports
+    # validation, and validation imports this module (for SpecError).
     from rlgraph_xflow.core.component import Component
 
     return COMPONENTS.from_spec(spec, key_path, base=Component, **defaults)

@@ -20,6 +20,7 @@ import numpy as np
 from rlgraph_xflow.core.validation import is_int
 from rlgraph_xflow.env.observation import batch_observations
 from rlgraph_xflow.env.xflow_env import XflowEnv
+from rlgraph_xflow.graphs import substitutions
 
 
 class BatchedXflowEnv:
@@ -44,8 +45,6 @@ class BatchedXflowEnv:
     @classmethod
     def from_spec(cls, num_envs: int, **env_arguments) -> "BatchedXflowEnv":
         """`num_envs` XflowEnvs built with the same arguments (one rule library)."""
-        from rlgraph_xflow.graphs import substitutions
-
         if not is_int(num_envs) or num_envs < 1:
             raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
         if env_arguments.get("rules") is None or not isinstance(env_arguments["rules"], substitutions.RuleLibrary):

@@ -33,6 +33,7 @@ import numpy as np
 from rlgraph_xflow.core.validation import is_int
 from rlgraph_xflow.env.observation import LOCATION_MASKS
 from rlgraph_xflow.env.vector_env import BatchedXflowEnv
+from rlgraph_xflow.env.xflow_env import XflowEnv
 from rlgraph_xflow.execution.registry import EXECUTIONS
 
 
@@ -188,8 +189,6 @@ class LocalExecution:
     def make_env(self, **overrides):
         """A new XflowEnv like the rollout environments (sharing their graph and rule library), for the
         learner's own episodes (evaluation, replays); `overrides` replace env settings."""
-        from rlgraph_xflow.env.xflow_env import XflowEnv
-
         sample = self.sample_env
         return XflowEnv(**{**self.env_spec, "graph": sample.initial_graph, "rules": sample.library, **overrides})
 

@@ -56,6 +56,8 @@ import numpy as np
 from rlgraph_xflow.core.registry import SpecError
 from rlgraph_xflow.core.validation import check_int_at_least, check_non_negative_number, check_positive_number
 from rlgraph_xflow.env.observation import batch_observations
+from rlgraph_xflow.env.vector_env import BatchedXflowEnv
+from rlgraph_xflow.env.xflow_env import XflowEnv
 from rlgraph_xflow.execution.local import LocalExecution
 from rlgraph_xflow.execution.registry import EXECUTIONS
 
@@ -142,8 +144,6 @@ class EnvWorker:
     """
 
     def __init__(self, env_spec: dict, num_envs: int):
-        from rlgraph_xflow.env.vector_env import BatchedXflowEnv
-
         self.env = BatchedXflowEnv.from_spec(num_envs, **env_spec)
 
     def process_id(self) -> int:
@@ -412,8 +412,6 @@ class RayExecution(LocalExecution):
     def __init__(self, env_spec: dict, num_envs: int, num_workers: int = 2, address: Optional[str] = None,
                  worker_cpus: float = 1, worker_start_timeout_seconds: float = 300.0, max_worker_replacements: int = 10,
                  key_path: str = "execution"):
-        from rlgraph_xflow.env.xflow_env import XflowEnv
-
         check_int_at_least(num_envs, "agent.num_envs", 1)
         check_int_at_least(num_workers, f"{key_path}.num_workers", 1)
         if num_workers > num_envs:

@@ -20,6 +20,11 @@ import os
 import sys
 from typing import Optional, Sequence
 
+from rlgraph_xflow.graphs import load, zoo
+from rlgraph_xflow.graphs.cost_models import resolve_cost_source
+from rlgraph_xflow.graphs.errors import EngineError, OnnxLoadError
+from rlgraph_xflow.tf_runtime import load_tensorflow
+
 EXIT_USER_ERROR = 2
 
 
@@ -56,8 +61,6 @@ def _parse_arguments(argv):
 
 
 def _zoo_model(name: str, batch_size: int, sequence_length: Optional[int]):
-    from rlgraph_xflow.graphs import zoo
-
     options = {"sequence_length": sequence_length} if sequence_length is not None else {}
     if options and name != "bert_base":
         raise ValueError(f"--sequence-length applies to bert_base only, not {name!r}")
@@ -65,8 +68,6 @@ def _zoo_model(name: str, batch_size: int, sequence_length: Optional[int]):
 
 
 def _load(arguments):
-    from rlgraph_xflow.graphs import load, zoo
-
     if arguments.model in zoo.names():
         return arguments.model, load(_zoo_model(arguments.model, arguments.batch_size, arguments.sequence_length))
     if not arguments.model.endswith(".onnx") and not os.path.exists(arguments.model):
@@ -80,8 +81,6 @@ def _load(arguments):
 
 
 def _stats(arguments) -> int:
-    from rlgraph_xflow.graphs.cost_models import resolve_cost_source
-
     source = resolve_cost_source(arguments.cost_model, arguments.device, arguments.cost_table)
     name, graph = _load(arguments)
     cost = graph.cost(provider=source.measured, device=source.device) if source.measured else graph.cost("analytic", device=source.device)
@@ -122,9 +121,6 @@ def _export(arguments) -> int:
     import onnx
 
     if arguments.model.startswith("keras:"):
-        from rlgraph_xflow.graphs import zoo
-        from rlgraph_xflow.tf_runtime import load_tensorflow
-
         load_tensorflow()
 
         model = zoo.from_keras(arguments.model[len("keras:"):], batch_size=arguments.batch_size, input_size=arguments.input_size)
@@ -141,8 +137,6 @@ def _export(arguments) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     arguments = _parse_arguments(argv)
-    from rlgraph_xflow.graphs.errors import EngineError, OnnxLoadError
-
     try:
         return _stats(arguments) if arguments.command == "stats" else _export(arguments)
     except (OnnxLoadError, EngineError, ValueError, TypeError, OSError) as error:

@@ -26,6 +26,7 @@ from typing import Any
 
 from rlgraph_xflow.graphs.cost_cache import CostCache, CostCacheError
 from rlgraph_xflow.graphs.errors import CostError
+from rlgraph_xflow.graphs.kernel_costs import MeasuredCostModel, local_device_name
 from rlgraph_xflow.ops import device_profiles
 
 __all__ = ["COST_MODELS", "DEFAULT_COST_MODEL", "CostSource", "resolve_cost_source"]
@@ -114,8 +115,6 @@ def resolve_cost_source(cost_model: str = DEFAULT_COST_MODEL, device: str | None
         if profile not in profiles:
             raise CostError(f"unknown device {profile!r} for the analytic cost model; expected one of {profiles}")
         return CostSource("analytic", profile)
-    from rlgraph_xflow.graphs.kernel_costs import MeasuredCostModel, local_device_name
-
     if cost_table is None:
         if device in device_profiles():
             raise CostError(f"device {device!r} is a profile of the analytic cost model; use --cost-model analytic "

@@ -31,6 +31,7 @@ import numpy as np
 import onnx
 
 from rlgraph_xflow.graphs.errors import CostError
+from rlgraph_xflow.graphs.kernel_costs import MeasuredCostModel
 from rlgraph_xflow.ops import Graph
 
 __all__ = ["GraphCost", "OpCostRecord", "OpaqueOp", "TensorInfo", "XflowGraph"]
@@ -228,8 +229,6 @@ class XflowGraph:
             CostError: unknown provider or device, a missing cost key, or a
                 negative runtime in the table.
         """
-        from rlgraph_xflow.graphs.kernel_costs import MeasuredCostModel
-
         if isinstance(provider, str) and provider == "measured":
             provider = MeasuredCostModel(device=device)
         if isinstance(provider, MeasuredCostModel):

@@ -43,7 +43,7 @@ import numpy as np
 import onnx
 
 from rlgraph_xflow.core.validation import is_int, is_number
-from rlgraph_xflow.graphs import XflowGraph, cost_models, export, load
+from rlgraph_xflow.graphs import XflowGraph, cost_models, export, load, zoo
 from rlgraph_xflow.graphs.errors import CostError, OnnxLoadError
 from rlgraph_xflow.graphs.substitutions import RuleError, RuleLibrary, backtracking, greedy, load_rules
 from rlgraph_xflow.graphs.latency import LatencyProtocol
@@ -145,8 +145,6 @@ def load_model(
             close zoo name when there is one), an option the model does not
             take, or a file the loader rejects.
     """
-    from rlgraph_xflow.graphs import zoo
-
     model = os.fspath(model)
     symbolic_dims = dict(symbolic_dims or {})
     if not is_int(batch_size) or batch_size < 1:
