@@ -8,7 +8,7 @@ NATIVE_SOURCES := $(wildcard ops/engine/*.cc ops/engine/*.h ops/bindings/*.cc op
 # Quiet TF start-up for the CLI; tests set their own environment in conftest.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup run test clean
+.PHONY: setup run test test-long clean
 
 setup: $(VENV)/.package-stamp
 
@@ -24,8 +24,12 @@ $(VENV)/.package-stamp: $(VENV)/.requirements-stamp setup.py $(NATIVE_SOURCES)
 run: setup
 	$(PY) -m rlgraph_xflow.run configs/quickstart.yaml
 
+# The suite without the checks marked long; test-long runs those (CI runs both).
 test: setup
-	$(PY) -m pytest tests
+	$(PY) -m pytest -m "not long" tests
+
+test-long: setup
+	$(PY) -m pytest -m long tests
 
 clean:
 	rm -rf $(VENV) build *.egg-info ops/*.so

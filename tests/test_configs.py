@@ -53,7 +53,12 @@ def test_dry_run_builds(path, tmp_path):
     assert "Root APIs:" in result.stdout and (tmp_path / "run" / "meta_graph.dot").is_file()
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
+# Configs on a whole zoo model (PPO and world model per graph) take 20-70 s each: they run in `make test-long`.
+_QUICK_CONFIGS = ("quickstart.yaml", "world_model_quickstart.yaml", "policy_graph.yaml")
+
+
+@pytest.mark.parametrize("path", [path if os.path.basename(path) in _QUICK_CONFIGS else pytest.param(path, marks=pytest.mark.long)
+                                  for path in CONFIGS], ids=os.path.basename)
 def test_config_runs_briefly(path, tmp_path):
     overrides = BRIEF if _is_agent_config(path) else []
     if _is_agent_config(path) and _pretrains(path):

@@ -110,7 +110,9 @@ def tiny(tmp_path_factory):
     return tiny_model(tmp_path_factory.mktemp("tiny") / "tiny.onnx")
 
 
-@pytest.mark.parametrize("name", zoo.names())
+# The three largest zoo graphs take 40-60 s each: they run in `make test-long`.
+@pytest.mark.parametrize("name", [name if name in ("squeezenet1_1", "resnet18") else pytest.param(name, marks=pytest.mark.long)
+                                  for name in zoo.names()])
 def test_greedy_on_every_zoo_graph_is_verified_and_cheaper(name, tmp_path, capsys):
     # --allow-slower: the search's graph is exported whatever this machine's timing says (tested on its own below).
     status, out, err = run_cli(capsys, name, "--search", "greedy", "--allow-slower", "--out", tmp_path, *FAST_LATENCY, *ZOO_OPTIONS.get(name, []))
@@ -138,6 +140,7 @@ def test_greedy_on_every_zoo_graph_is_verified_and_cheaper(name, tmp_path, capsy
         np.testing.assert_allclose(found, expected, rtol=1e-3, atol=1e-3)
 
 
+@pytest.mark.long
 def test_backtracking_on_bert_base(tmp_path, capsys):
     status, _, err = run_cli(capsys, "bert_base", "--search", "backtracking", "--budget", "200", "--allow-slower", "--out", tmp_path,
                              *FAST_LATENCY, *ZOO_OPTIONS["bert_base"])

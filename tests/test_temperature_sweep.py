@@ -30,6 +30,7 @@ def test_summarise_computes_mean_and_std_per_temperature():
         {"temperature": 1.5, "seeds": 1, "world_model_mean": -1.0, "world_model_std": 0.0, "real_mean": -3.0, "real_std": 0.0}]
 
 
+@pytest.mark.long
 def test_the_sweep_writes_run_directories_and_the_table(tmp_path):
     out = tmp_path / "sweep"
     result = sweep("configs/world_model_quickstart.yaml", *BRIEF, "--temperatures", "0.5", "2", "--seeds", "0", "1", "--out", out)

@@ -117,6 +117,7 @@ def test_a_swept_key_outside_the_config_and_a_clashing_override_are_refused(tmp_
         _check_trial_configs(sweep, sweep.trials(), ["seed=3"])
 
 
+@pytest.mark.long
 def test_a_two_trial_sweep_runs_on_ray_tune_and_writes_run_directories_and_a_summary(tmp_path):
     home = tmp_path / "home"
     home.mkdir()

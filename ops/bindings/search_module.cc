@@ -12,9 +12,11 @@
 #include <pybind11/stl.h>
 
 #include "bindings/bindings.h"
+#include "engine/device_profiles.h"
 #include "engine/errors.h"
 #include "engine/priced_graph.h"
 #include "engine/search.h"
+#include "engine/search_cost.h"
 
 namespace py = pybind11;
 

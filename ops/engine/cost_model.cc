@@ -152,27 +152,20 @@ GraphCost ComputeCost(const Graph& graph, const CostTable* table, const DevicePr
   if (table == nullptr && analytic == nullptr) throw CostError("pricing a graph needs a cost table or a device profile");
   const std::vector<bool> constant = graph.ConstantOps();
   GraphCost cost;
-  for (int32_t index = 0; index < graph.NumOps(); ++index) {
-    const Op& op = graph.op(index);
-    if (op.type == kInputOp || op.type == kWeightOp) continue;
-    OpCost record;
-    record.op_index = index;
-    record.metrics = ComputeOpMetrics(graph, index, constant);
-    record.cost_key = CostKey(graph, index, constant);
-    if (record.metrics.kernel_launches > 0) {
-      const double* measured = table ? table->Find(record.cost_key) : nullptr;
-      if (measured != nullptr) {
-        record.runtime_ms = *measured;
-      } else if (analytic != nullptr) {
-        record.runtime_ms = AnalyticRuntimeMs(record.metrics, *analytic);
-      } else {
-        throw CostError(op.Describe() + ": cost key '" + record.cost_key +
-                        "' is missing from the measured cost table (" + std::to_string(table->size()) +
-                        " entries); measure it first or allow the analytic fallback");
-      }
+  AddOpCosts(graph, cost, [&](const Op& op, OpCost& record) {
+    record.metrics = ComputeOpMetrics(graph, record.op_index, constant);
+    record.cost_key = CostKey(graph, record.op_index, constant);
+    if (record.metrics.kernel_launches <= 0) return;
+    const double* measured = table ? table->Find(record.cost_key) : nullptr;
+    if (measured != nullptr) {
+      record.runtime_ms = *measured;
+    } else if (analytic != nullptr) {
+      record.runtime_ms = AnalyticRuntimeMs(record.metrics, *analytic);
+    } else {
+      throw CostError(op.Describe() + ": cost key '" + record.cost_key + "' is missing from the measured cost table (" +
+                      std::to_string(table->size()) + " entries); measure it first or allow the analytic fallback");
     }
-    AddOpCost(cost, std::move(record));
-  }
+  });
   return cost;
 }
 
@@ -180,24 +173,19 @@ GraphCost CachedAnalyticCost::Price(const Graph& graph) {
   const std::vector<bool> constant = graph.ConstantOps();
   GraphCost cost;
   cost.ops.reserve(static_cast<size_t>(graph.NumOps()));
-  for (int32_t index = 0; index < graph.NumOps(); ++index) {
-    const Op& op = graph.op(index);
-    if (op.type == kInputOp || op.type == kWeightOp) continue;
-    OpCost record;
-    record.op_index = index;
-    const uint64_t cost_hash = CostHash(graph, index, constant);
+  AddOpCosts(graph, cost, [&](const Op&, OpCost& record) {
+    const uint64_t cost_hash = CostHash(graph, record.op_index, constant);
     auto cached = by_cost_hash_.find(cost_hash);
     if (cached == by_cost_hash_.end()) {
       // Constness is part of the hash (the inputs' flags), so equal hashes
       // agree on whether the op is folded.
-      const OpMetrics metrics = ComputeOpMetrics(graph, index, constant);
+      const OpMetrics metrics = ComputeOpMetrics(graph, record.op_index, constant);
       const double runtime = metrics.kernel_launches > 0 ? AnalyticRuntimeMs(metrics, *profile_) : 0.0;
       cached = by_cost_hash_.emplace(cost_hash, std::make_pair(metrics, runtime)).first;
     }
     record.metrics = cached->second.first;
     record.runtime_ms = cached->second.second;
-    AddOpCost(cost, std::move(record));
-  }
+  });
   return cost;
 }
 

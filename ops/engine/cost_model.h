@@ -84,6 +84,20 @@ struct GraphCost {
 
 // Adds one op's record to a graph's totals and breakdown.
 void AddOpCost(GraphCost& cost, OpCost record);
+// Adds a record for every op a breakdown lists (all but Input and Weight, in
+// graph order); price(op, record) fills in its metrics and runtime. Every
+// pricer loops through here so their breakdowns list the same ops.
+template <typename PriceOp>
+void AddOpCosts(const Graph& graph, GraphCost& cost, PriceOp price) {
+  for (int32_t index = 0; index < graph.NumOps(); ++index) {
+    const Op& op = graph.op(index);
+    if (op.type == kInputOp || op.type == kWeightOp) continue;
+    OpCost record;
+    record.op_index = index;
+    price(op, record);
+    AddOpCost(cost, std::move(record));
+  }
+}
 
 // table: measured runtimes, may be null. analytic: the roofline profile,
 // may be null. A launched op is priced from the table when its key is there,

@@ -64,21 +64,18 @@ GraphCost CachedKernelCost::Price(const Graph& graph) {
   GraphCost cost;
   cost.runtime_ms = model_->per_call_ms;
   cost.ops.reserve(static_cast<size_t>(graph.NumOps()));
-  for (int32_t index = 0; index < graph.NumOps(); ++index) {
-    const Op& op = graph.op(index);
-    if (op.type == kInputOp || op.type == kWeightOp) continue;
-    OpCost record;
-    record.op_index = index;
+  AddOpCosts(graph, cost, [&](const Op&, OpCost& record) {
+    const int32_t index = record.op_index;
     record.metrics = ComputeOpMetrics(graph, index, constant);
     record.metrics.kernel_launches = 0;
+    // A fused kernel's runtime is booked once, on its last op.
     const int32_t kernel = kernels.kernel_of_op[static_cast<size_t>(index)];
     if (kernel >= 0 && kernels.kernels[static_cast<size_t>(kernel)].ops.back() == index) {
       record.runtime_ms = kernel_runtime[static_cast<size_t>(kernel)];
       record.metrics.kernel_launches = 1;
     }
     record.runtime_ms += copies[static_cast<size_t>(index)];
-    AddOpCost(cost, std::move(record));
-  }
+  });
   return cost;
 }
 

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "engine/errors.h"
+#include "engine/graph.h"
 
 namespace xflow {
 namespace {

@@ -15,13 +15,19 @@
 #ifndef RLGRAPH_XFLOW_ENGINE_OP_REGISTRY_H_
 #define RLGRAPH_XFLOW_ENGINE_OP_REGISTRY_H_
 
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "engine/graph.h"
 #include "engine/types.h"
 
 namespace xflow {
+
+// Used by reference only. The graph includes the registry to infer op
+// outputs (graph.cc), so the registry's header does not include graph.h back.
+struct Op;
+class Graph;
 
 class OpContext {
  public:

@@ -4,6 +4,7 @@
 //
 // FLOPs per output element are a fixed, documented count per op (below);
 // Identity and Dropout need no kernel: they are aliases at inference time.
+#include "engine/graph.h"
 #include "engine/op_registry.h"
 
 namespace xflow {

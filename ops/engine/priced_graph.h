@@ -40,7 +40,7 @@
 
 #include "engine/cost_model.h"
 #include "engine/graph.h"
-#include "engine/search.h"
+#include "engine/search_cost.h"
 #include "engine/substitution.h"
 
 namespace xflow {

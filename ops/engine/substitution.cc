@@ -117,15 +117,69 @@ std::string HexSuffix(uint64_t value) {
 
 // ------------------------------------------------------------------ planning
 
+// The rule's mapping of source output `output` of source op `source_op`, or
+// null when the rewrite leaves that tensor without a replacement.
+const OutputMapping* FindMapping(const Rule& rule, int32_t source_op, int32_t output) {
+  for (const OutputMapping& mapping : rule.maps) {
+    if (mapping.source_op == source_op && mapping.source_output == output) return &mapping;
+  }
+  return nullptr;
+}
+
+// A variable bound to a matched op's output would be removed together with
+// the op that produces it.
+bool VariablesComeFromOutside(const Match& match) {
+  for (const Edge& variable : match.variables) {
+    if (Contains(match.ops, variable.op)) return false;
+  }
+  return true;
+}
+
+// Readers outside the pattern (other ops, graph outputs) are rerouted to the
+// mapped tensors, so an unmapped output they read would leave them dangling.
+bool OutsideUsesAreMapped(const Rule& rule, const GraphIndex& index, const std::vector<int32_t>& matched) {
+  const Graph& graph = index.graph();
+  for (size_t k = 0; k < matched.size(); ++k) {
+    const auto source_op = static_cast<int32_t>(k);
+    for (const auto& [consumer, position] : index.Consumers(matched[k])) {
+      if (Contains(matched, consumer)) continue;
+      const int32_t output = graph.op(consumer).inputs[static_cast<size_t>(position)].output;
+      if (FindMapping(rule, source_op, output) == nullptr) return false;
+    }
+    for (const GraphOutput& output : graph.outputs()) {
+      if (output.edge.op == matched[k] && FindMapping(rule, source_op, output.edge.output) == nullptr) return false;
+    }
+  }
+  return true;
+}
+
+// True when some input variable is computed, directly or not, from a matched
+// op. Ops are topologically sorted, so the walk stops at first_matched.
+bool VariableDependsOnMatch(const Graph& graph, const Match& match, int32_t first_matched) {
+  std::vector<int32_t> stack;
+  std::unordered_set<int32_t> visited;
+  for (const Edge& variable : match.variables) {
+    if (variable.op > first_matched) stack.push_back(variable.op);
+  }
+  while (!stack.empty()) {
+    const int32_t current = stack.back();
+    stack.pop_back();
+    if (Contains(match.ops, current)) return true;
+    if (!visited.insert(current).second) continue;
+    for (const Edge& edge : graph.op(current).inputs) {
+      if (!edge.IsMissing() && edge.op >= first_matched) stack.push_back(edge.op);
+    }
+  }
+  return false;
+}
+
 // True when no input variable of `match` would, after the rewrite, depend on
 // a target op that reads it. A variable computed from matched outputs reads,
 // after the rewrite, the target tensors those outputs are mapped to; a cycle
 // closes exactly when such a target op reads the variable itself (within the
 // target). A matched output mapped to another variable is refused when that
 // variable also depends on the match (rare; not worth chasing further).
-template <typename MappingOf>
-bool VariablesAvoidCycles(const Rule& rule, const Graph& graph, const Match& match, int32_t first_matched,
-                          const MappingOf& mapping_of) {
+bool VariablesAvoidCycles(const Rule& rule, const Graph& graph, const Match& match, int32_t first_matched) {
   const std::vector<int32_t>& matched = match.ops;
   // The matched outputs each variable reads through outside ops.
   std::vector<std::vector<Edge>> reached(match.variables.size());
@@ -164,7 +218,7 @@ bool VariablesAvoidCycles(const Rule& rule, const Graph& graph, const Match& mat
       }
     }
     for (const Edge& edge : reached[variable]) {
-      const OutputMapping* mapping = mapping_of(local_of(edge.op), edge.output);
+      const OutputMapping* mapping = FindMapping(rule, local_of(edge.op), edge.output);
       if (mapping == nullptr) return false;
       if (mapping->target.kind == TargetInput::Kind::kTargetOp) {
         if (reads[static_cast<size_t>(mapping->target.index)]) return false;
@@ -177,173 +231,190 @@ bool VariablesAvoidCycles(const Rule& rule, const Graph& graph, const Match& mat
   return true;
 }
 
-// Turns a complete, constraint-satisfying match into a Rewrite, or returns
-// nothing when the match is not a valid location.
-std::optional<Rewrite> PlanRewrite(const Rule& rule, int32_t xfer, const GraphIndex& index, Match match) {
-  const Graph& graph = index.graph();
-  const std::vector<int32_t>& matched = match.ops;
-  for (const Edge& variable : match.variables) {
-    if (Contains(matched, variable.op)) return std::nullopt;
-  }
-  auto mapping_of = [&](int32_t source_op, int32_t output) -> const OutputMapping* {
-    for (const OutputMapping& mapping : rule.maps) {
-      if (mapping.source_op == source_op && mapping.source_output == output) return &mapping;
-    }
-    return nullptr;
-  };
-  // Matched outputs used outside the pattern must be mapped.
-  for (size_t k = 0; k < matched.size(); ++k) {
-    const auto source_op = static_cast<int32_t>(k);
-    for (const auto& [consumer, position] : index.Consumers(matched[k])) {
-      if (Contains(matched, consumer)) continue;
-      const int32_t output = graph.op(consumer).inputs[static_cast<size_t>(position)].output;
-      if (mapping_of(source_op, output) == nullptr) return std::nullopt;
-    }
-    for (const GraphOutput& output : graph.outputs()) {
-      if (output.edge.op == matched[k] && mapping_of(source_op, output.edge.output) == nullptr) return std::nullopt;
-    }
-  }
-  // A variable computed downstream of a matched op can close a cycle: the
-  // rewrite reroutes that op's outside readers to their mapped target
-  // tensors. The quick walk below settles the usual case (no variable
-  // depends on a matched op); when one does, the location is still valid if
-  // no mapped target tensor on that dependency reads the variable (GELU's
-  // Mul(x, 1 + erf(Div(x, s))) next to the Div it depends on).
-  const int32_t first_matched = *std::min_element(matched.begin(), matched.end());
-  std::vector<int32_t> stack;
-  std::unordered_set<int32_t> visited;
-  bool depends_on_match = false;
-  for (const Edge& variable : match.variables) {
-    if (variable.op > first_matched) stack.push_back(variable.op);
-  }
-  while (!stack.empty() && !depends_on_match) {
-    const int32_t current = stack.back();
-    stack.pop_back();
-    if (Contains(matched, current)) depends_on_match = true;
-    if (!visited.insert(current).second) continue;
-    for (const Edge& edge : graph.op(current).inputs) {
-      if (!edge.IsMissing() && edge.op >= first_matched) stack.push_back(edge.op);
-    }
-  }
-  if (depends_on_match && !VariablesAvoidCycles(rule, graph, match, first_matched, mapping_of)) return std::nullopt;
+// A variable computed downstream of a matched op can close a cycle: the
+// rewrite reroutes that op's outside readers to their mapped target
+// tensors. The quick walk settles the usual case (no variable depends on a
+// matched op); when one does, the location is still valid if no mapped
+// target tensor on that dependency reads the variable (GELU's
+// Mul(x, 1 + erf(Div(x, s))) next to the Div it depends on).
+bool RewriteStaysAcyclic(const Rule& rule, const Graph& graph, const Match& match) {
+  const int32_t first_matched = *std::min_element(match.ops.begin(), match.ops.end());
+  return !VariableDependsOnMatch(graph, match, first_matched) || VariablesAvoidCycles(rule, graph, match, first_matched);
+}
 
-  Rewrite rewrite;
-  rewrite.xfer = xfer;
+// The canonical dedup key (see substitution.h): content hashes of the
+// match, which cost O(match) where hashing the rewritten graph costs O(graph).
+uint64_t MatchKey(const Rule& rule, int32_t xfer, const GraphIndex& index, const Match& match) {
   uint64_t key = CombineHash(HashString(rule.id), static_cast<uint64_t>(xfer));
-  for (int32_t op : matched) key = CombineHash(key, index.op_hashes()[static_cast<size_t>(op)]);
+  for (int32_t op : match.ops) key = CombineHash(key, index.op_hashes()[static_cast<size_t>(op)]);
   for (const Edge& variable : match.variables) {
     key = CombineHash(CombineHash(key, index.op_hashes()[static_cast<size_t>(variable.op)]), static_cast<uint64_t>(variable.output));
   }
-  rewrite.key = key;
+  return key;
+}
 
-  const MatchScope scope(rule, index, match.ops, match.variables);
-  std::vector<int32_t> target_index(rule.target.size(), -1);
-  // Resolves a target input, appending a generated constant when it is one.
-  auto resolve = [&](const TargetInput& input, NewOp& consumer) {
-    RewriteInput resolved;
-    if (input.kind == TargetInput::Kind::kVariable) {
-      const Edge edge = match.variables[static_cast<size_t>(input.index)];
-      resolved = RewriteInput{false, edge.op, edge.output};
-      consumer.input_types.push_back(graph.TypeOf(edge));
-      const IntList* values = graph.IntValuesOf(edge);
-      consumer.input_int_values.push_back(values ? std::optional<IntList>(*values) : std::nullopt);
-      consumer.input_constant.push_back(index.constant()[static_cast<size_t>(edge.op)]);
-    } else {
-      int32_t local = 0;
-      if (input.kind == TargetInput::Kind::kTargetOp) {
-        local = target_index[static_cast<size_t>(input.index)];
-      } else {
-        const Value value = Evaluate(input.value, scope);
-        const bool is_int = input.kind == TargetInput::Kind::kIntConstant;
-        ParamValue values;
-        bool scalar = !value.IsList();
-        if (is_int) {
-          if (value.kind == Value::Kind::kInt) values = IntList{value.integer};
-          else if (value.kind == Value::Kind::kIntList) values = value.ints;
-          else throw RuleError(rule.Where() + ": int64(...) needs an int or int list, got " + value.KindName());
-        } else {
-          if (value.kind == Value::Kind::kIntList) values = FloatList(value.ints.begin(), value.ints.end());
-          else if (value.kind == Value::Kind::kFloatList) values = value.floats;
-          else if (value.kind == Value::Kind::kInt) values = FloatList{static_cast<double>(value.integer)};
-          else if (value.kind == Value::Kind::kFloat) values = FloatList{value.number};
-          else throw RuleError(rule.Where() + ": float32(...) needs a number or list, got " + value.KindName());
-        }
-        NewOp constant;
-        constant.op = Graph::GeneratedConstant("", values, scalar);
-        constant.name_base = rule.constant_name_base;
-        constant.constant = true;
-        local = static_cast<int32_t>(rewrite.new_ops.size());
-        rewrite.new_ops.push_back(std::move(constant));
+// A generated constant holds int64 or float32 values only (graph.h), so the
+// expression's value is checked and widened here, naming the rule on error.
+ParamValue GeneratedConstantValues(const Rule& rule, TargetInput::Kind kind, const Value& value) {
+  if (kind == TargetInput::Kind::kIntConstant) {
+    if (value.kind == Value::Kind::kInt) return IntList{value.integer};
+    if (value.kind == Value::Kind::kIntList) return value.ints;
+    throw RuleError(rule.Where() + ": int64(...) needs an int or int list, got " + value.KindName());
+  }
+  if (value.kind == Value::Kind::kIntList) return FloatList(value.ints.begin(), value.ints.end());
+  if (value.kind == Value::Kind::kFloatList) return value.floats;
+  if (value.kind == Value::Kind::kInt) return FloatList{static_cast<double>(value.integer)};
+  if (value.kind == Value::Kind::kFloat) return FloatList{value.number};
+  throw RuleError(rule.Where() + ": float32(...) needs a number or list, got " + value.KindName());
+}
+
+// Builds a rule's target ops for one match into new_ops, in target order,
+// each with its parameters, its inputs and shape-inferred outputs. Inputs
+// carry their types, int values and constness because the new ops are not
+// in a graph yet: inference, pricing and hashing read them from the NewOp.
+class TargetBuilder {
+ public:
+  TargetBuilder(const Rule& rule, const GraphIndex& index, const Match& match, std::vector<NewOp>& new_ops)
+      : rule_(rule), index_(index), graph_(index.graph()), match_(match), scope_(rule, index, match.ops, match.variables),
+        new_ops_(new_ops), target_index_(rule.target.size(), -1) {}
+
+  // False when the target does not type-check on this match.
+  bool BuildAll() {
+    try {
+      // Room for every new op up front: regrowing the vector moved the NewOps built so far.
+      new_ops_.reserve(rule_.target.size() + CountGeneratedConstants());
+      for (size_t t = 0; t < rule_.target.size(); ++t) {
+        NewOp built = Build(rule_.target[t]);
+        target_index_[t] = static_cast<int32_t>(new_ops_.size());
+        new_ops_.push_back(std::move(built));
       }
-      const NewOp& producer = rewrite.new_ops[static_cast<size_t>(local)];
-      resolved = RewriteInput{true, local, input.output};
-      consumer.input_types.push_back(producer.op.outputs[static_cast<size_t>(input.output)]);
-      auto values = producer.op.params.find(kIntValuesParam);
-      consumer.input_int_values.push_back(
-          producer.op.IsGenerated() && values != producer.op.params.end() ? std::optional<IntList>(std::get<IntList>(values->second))
-                                                                           : std::nullopt);
-      consumer.input_constant.push_back(producer.constant);
+    } catch (const GraphError&) {
+      // A shape the constraints did not rule out: not a location.
+      return false;
     }
-    consumer.inputs.push_back(resolved);
-  };
+    return true;
+  }
 
-  try {
-    // Room for every new op up front: regrowing the vector moved the NewOps built so far.
+  // The new_ops index of each target op.
+  const std::vector<int32_t>& target_index() const { return target_index_; }
+
+ private:
+  size_t CountGeneratedConstants() const {
     size_t constants = 0;
-    for (const TargetOp& target : rule.target) {
+    for (const TargetOp& target : rule_.target) {
       for (const TargetInput& input : target.inputs) {
         if (input.kind != TargetInput::Kind::kVariable && input.kind != TargetInput::Kind::kTargetOp) ++constants;
       }
     }
-    rewrite.new_ops.reserve(rule.target.size() + constants);
-    for (size_t t = 0; t < rule.target.size(); ++t) {
-      const TargetOp& target = rule.target[t];
-      NewOp built;
-      built.inputs.reserve(target.inputs.size());
-      built.input_types.reserve(target.inputs.size());
-      built.input_int_values.reserve(target.inputs.size());
-      built.input_constant.reserve(target.inputs.size());
-      built.op.type = target.type;
-      built.name_base = target.name_base;
-      if (target.copy_from >= 0) built.op.params = graph.op(matched[static_cast<size_t>(target.copy_from)]).params;
-      for (const TargetParam& param : target.params) {
-        if (param.remove) {
-          built.op.params.erase(param.key);
-          continue;
-        }
-        const Value value = Evaluate(param.value, scope);
-        if (value.IsAbsent()) {
-          built.op.params.erase(param.key);
-        } else if (value.kind == Value::Kind::kBool || value.kind == Value::Kind::kAbsent) {
-          value.ToParam(rule.Where() + " target op '" + target.name + "' parameter '" + param.key + "'");  // throws the RuleError
-        } else {
-          built.op.params[param.key] = value.ToParam("");
-        }
-      }
-      for (const TargetInput& input : target.inputs) resolve(input, built);
-      built.op.inputs.assign(built.inputs.size(), Edge{0, 0});
-      std::vector<const TensorType*> types;
-      std::vector<const IntList*> int_values;
-      types.reserve(built.inputs.size());
-      int_values.reserve(built.inputs.size());
-      for (size_t i = 0; i < built.inputs.size(); ++i) {
-        types.push_back(&built.input_types[i]);
-        int_values.push_back(built.input_int_values[i] ? &*built.input_int_values[i] : nullptr);
-      }
-      built.op.outputs = Graph::InferOutputs(built.op, types, int_values, target.num_outputs);
-      built.constant = !built.inputs.empty() &&
-                       std::all_of(built.input_constant.begin(), built.input_constant.end(), [](bool value) { return value; });
-      target_index[t] = static_cast<int32_t>(rewrite.new_ops.size());
-      rewrite.new_ops.push_back(std::move(built));
-    }
-  } catch (const GraphError&) {
-    // The target does not type-check on this match (a shape the constraints
-    // did not rule out): not a location.
-    return std::nullopt;
+    return constants;
   }
 
+  NewOp Build(const TargetOp& target) {
+    NewOp built;
+    built.inputs.reserve(target.inputs.size());
+    built.input_types.reserve(target.inputs.size());
+    built.input_int_values.reserve(target.inputs.size());
+    built.input_constant.reserve(target.inputs.size());
+    built.op.type = target.type;
+    built.name_base = target.name_base;
+    SetParams(target, built.op.params);
+    for (const TargetInput& input : target.inputs) AddInput(input, built);
+    built.op.inputs.assign(built.inputs.size(), Edge{0, 0});
+    built.op.outputs = InferOutputs(built, target.num_outputs);
+    built.constant = !built.inputs.empty() &&
+                     std::all_of(built.input_constant.begin(), built.input_constant.end(), [](bool value) { return value; });
+    return built;
+  }
+
+  // Copying a source op's parameters first lets a rule state only what it changes.
+  void SetParams(const TargetOp& target, Params& params) const {
+    if (target.copy_from >= 0) params = graph_.op(match_.ops[static_cast<size_t>(target.copy_from)]).params;
+    for (const TargetParam& param : target.params) {
+      if (param.remove) {
+        params.erase(param.key);
+        continue;
+      }
+      const Value value = Evaluate(param.value, scope_);
+      if (value.IsAbsent()) {
+        params.erase(param.key);
+      } else if (value.kind == Value::Kind::kBool || value.kind == Value::Kind::kAbsent) {
+        value.ToParam(rule_.Where() + " target op '" + target.name + "' parameter '" + param.key + "'");  // throws the RuleError
+      } else {
+        params[param.key] = value.ToParam("");
+      }
+    }
+  }
+
+  void AddInput(const TargetInput& input, NewOp& consumer) {
+    if (input.kind == TargetInput::Kind::kVariable) {
+      AddGraphInput(match_.variables[static_cast<size_t>(input.index)], consumer);
+      return;
+    }
+    const int32_t local = input.kind == TargetInput::Kind::kTargetOp ? target_index_[static_cast<size_t>(input.index)]
+                                                                      : AddGeneratedConstant(input);
+    AddNewOpInput(local, input.output, consumer);
+  }
+
+  void AddGraphInput(const Edge& edge, NewOp& consumer) const {
+    consumer.input_types.push_back(graph_.TypeOf(edge));
+    const IntList* values = graph_.IntValuesOf(edge);
+    consumer.input_int_values.push_back(values ? std::optional<IntList>(*values) : std::nullopt);
+    consumer.input_constant.push_back(index_.constant()[static_cast<size_t>(edge.op)]);
+    consumer.inputs.push_back(RewriteInput{false, edge.op, edge.output});
+  }
+
+  // Only generated constants carry int values among new ops: shape
+  // inference never sees the values of a computed tensor.
+  void AddNewOpInput(int32_t local, int32_t output, NewOp& consumer) const {
+    const NewOp& producer = new_ops_[static_cast<size_t>(local)];
+    consumer.input_types.push_back(producer.op.outputs[static_cast<size_t>(output)]);
+    auto values = producer.op.params.find(kIntValuesParam);
+    consumer.input_int_values.push_back(
+        producer.op.IsGenerated() && values != producer.op.params.end() ? std::optional<IntList>(std::get<IntList>(values->second))
+                                                                         : std::nullopt);
+    consumer.input_constant.push_back(producer.constant);
+    consumer.inputs.push_back(RewriteInput{true, local, output});
+  }
+
+  // Returns the constant's index in new_ops; it precedes the op reading it.
+  int32_t AddGeneratedConstant(const TargetInput& input) {
+    const Value value = Evaluate(input.value, scope_);
+    NewOp constant;
+    constant.op = Graph::GeneratedConstant("", GeneratedConstantValues(rule_, input.kind, value), !value.IsList());
+    constant.name_base = rule_.constant_name_base;
+    constant.constant = true;
+    new_ops_.push_back(std::move(constant));
+    return static_cast<int32_t>(new_ops_.size()) - 1;
+  }
+
+  // Throws GraphError when the inputs do not fit the op.
+  static std::vector<TensorType> InferOutputs(const NewOp& built, int32_t num_outputs) {
+    std::vector<const TensorType*> types;
+    std::vector<const IntList*> int_values;
+    types.reserve(built.inputs.size());
+    int_values.reserve(built.inputs.size());
+    for (size_t i = 0; i < built.inputs.size(); ++i) {
+      types.push_back(&built.input_types[i]);
+      int_values.push_back(built.input_int_values[i] ? &*built.input_int_values[i] : nullptr);
+    }
+    return Graph::InferOutputs(built.op, std::move(types), std::move(int_values), num_outputs);
+  }
+
+  const Rule& rule_;
+  const GraphIndex& index_;
+  const Graph& graph_;
+  const Match& match_;
+  const MatchScope scope_;
+  std::vector<NewOp>& new_ops_;
+  std::vector<int32_t> target_index_;
+};
+
+// Pairs each mapped source tensor with its replacement. Their types must
+// agree: the readers left untouched were typed against the old tensor.
+bool AddReplacements(const Rule& rule, const Graph& graph, const Match& match, const std::vector<int32_t>& target_index,
+                     Rewrite& rewrite) {
   for (const OutputMapping& mapping : rule.maps) {
-    const Edge old_edge{matched[static_cast<size_t>(mapping.source_op)], mapping.source_output};
+    const Edge old_edge{match.ops[static_cast<size_t>(mapping.source_op)], mapping.source_output};
     RewriteInput replacement;
     const TensorType* type = nullptr;
     if (mapping.target.kind == TargetInput::Kind::kVariable) {
@@ -355,11 +426,16 @@ std::optional<Rewrite> PlanRewrite(const Rule& rule, int32_t xfer, const GraphIn
       replacement = RewriteInput{true, local, mapping.target.output};
       type = &rewrite.new_ops[static_cast<size_t>(local)].op.outputs[static_cast<size_t>(mapping.target.output)];
     }
-    if (*type != graph.TypeOf(old_edge)) return std::nullopt;
+    if (*type != graph.TypeOf(old_edge)) return false;
     rewrite.replacements.emplace_back(old_edge, replacement);
   }
+  return true;
+}
 
-  // Removed ops: the matched ones plus whatever only they (transitively) used.
+// The matched ops plus whatever only they (transitively) used, sorted; the
+// rewrite's own reads of graph edges keep those producers alive.
+std::vector<int32_t> RemovedOps(const GraphIndex& index, const std::vector<int32_t>& matched, const Rewrite& rewrite) {
+  const Graph& graph = index.graph();
   // Remaining uses of the ops this touches: a handful, so a flat list.
   std::vector<std::pair<int32_t, int32_t>> uses;
   uses.reserve(16);
@@ -392,7 +468,23 @@ std::optional<Rewrite> PlanRewrite(const Rule& rule, int32_t xfer, const GraphIn
   }
   std::sort(removed.begin(), removed.end());
   removed.erase(std::unique(removed.begin(), removed.end()), removed.end());
-  rewrite.removed = std::move(removed);
+  return removed;
+}
+
+// Turns a complete, constraint-satisfying match into a Rewrite, or returns
+// nothing when the match is not a valid location.
+std::optional<Rewrite> PlanRewrite(const Rule& rule, int32_t xfer, const GraphIndex& index, Match match) {
+  if (!VariablesComeFromOutside(match) || !OutsideUsesAreMapped(rule, index, match.ops) ||
+      !RewriteStaysAcyclic(rule, index.graph(), match)) {
+    return std::nullopt;
+  }
+  Rewrite rewrite;
+  rewrite.xfer = xfer;
+  rewrite.key = MatchKey(rule, xfer, index, match);
+  TargetBuilder targets(rule, index, match, rewrite.new_ops);
+  if (!targets.BuildAll()) return std::nullopt;
+  if (!AddReplacements(rule, index.graph(), match, targets.target_index(), rewrite)) return std::nullopt;
+  rewrite.removed = RemovedOps(index, match.ops, rewrite);
   rewrite.match = std::move(match);
   return rewrite;
 }

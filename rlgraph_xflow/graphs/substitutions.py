@@ -17,7 +17,7 @@ store (rewrites never change weight data: new weights are ops over weight
 leaves, new small constants carry their values in the engine), so the
 results export with `rlgraph_xflow.graphs.export` as they are.
 
-Cost during search (see ops/engine/search.h): device="h100" prices with the
+Cost during search (see ops/engine/search_cost.h): device="h100" prices with the
 analytic roofline; cost_table={cost_key: ms} prices from measurements, where
 a key missing from the table is measured by `measure(descriptor) -> ms` when
 given (descriptor as in XflowGraph.measurement_descriptors), else priced

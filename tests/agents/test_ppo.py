@@ -75,8 +75,10 @@ class _Interrupted(Exception):
 
 
 # best_so_far: the episodes in progress carry their reward's record through the checkpoint.
-@pytest.mark.parametrize("self_imitation, reward", [(None, "incremental"), (SELF_IMITATION, "incremental"),
-                                                    (None, {"type": "best_so_far"})],
+# Plain PPO resumes in `make test`; the two variants (30-45 s each) in `make test-long`.
+@pytest.mark.parametrize("self_imitation, reward", [(None, "incremental"),
+                                                    pytest.param(SELF_IMITATION, "incremental", marks=pytest.mark.long),
+                                                    pytest.param(None, {"type": "best_so_far"}, marks=pytest.mark.long)],
                          ids=["ppo", "self_imitating", "best_so_far_reward"])
 def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(rules, tmp_path, self_imitation, reward):
     graph = load(conv_bn_relu_chain(blocks=3))
