@@ -35,7 +35,7 @@ def main() -> None:
 
     from rlgraph_xflow.agents import AGENTS
     from rlgraph_xflow.agents.agent import ObservationSizes
-    from rlgraph_xflow.components.memories import RolloutBuffer
+    from rlgraph_xflow.execution.rollout_buffer import RolloutBuffer
     from rlgraph_xflow.execution.local import LocalExecution
 
     execution = LocalExecution({"graph": arguments.graph, "max_steps": 10}, num_envs=4)

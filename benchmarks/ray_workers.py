@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from rlgraph_xflow.components.memories import RolloutBuffer
+from rlgraph_xflow.execution.rollout_buffer import RolloutBuffer
 from rlgraph_xflow.env.observation import LOCATION_MASKS, XFER_MASK
 from rlgraph_xflow.execution import EXECUTIONS
 

@@ -31,7 +31,7 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from rlgraph_xflow.components.memories import RolloutBuffer
+from rlgraph_xflow.execution.rollout_buffer import RolloutBuffer
 from rlgraph_xflow.core import checkpoint
 from rlgraph_xflow.evaluation import replay_steps
 from rlgraph_xflow.reporting.metrics_log import MetricsLog

@@ -1,9 +1,9 @@
-"""Memories: where experience is kept between acting and learning.
+"""Memories: components that remember across steps.
 
-RolloutBuffer stores PPO's on-policy steps; MDNRNN is the world model's
-recurrent memory (an LSTM with a mixture density head).
+MDNRNN is the world model's recurrent memory (an LSTM with a mixture density
+head). PPO's rollout buffer is not a Component: it lives in
+rlgraph_xflow/execution/rollout_buffer.py.
 """
 from rlgraph_xflow.components.memories.mdn_rnn import MDNRNN
-from rlgraph_xflow.components.memories.rollout_buffer import RolloutBuffer
 
-__all__ = ["MDNRNN", "RolloutBuffer"]
+__all__ = ["MDNRNN"]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import rlgraph_xflow.components  # noqa: F401  (registration)
-from rlgraph_xflow.components.memories import RolloutBuffer
+from rlgraph_xflow.execution.rollout_buffer import RolloutBuffer
 from rlgraph_xflow.core import BoolBox, Component, ComponentTest, FloatBox, IntBox, api, from_spec
 from rlgraph_xflow.env import observation as fields
 

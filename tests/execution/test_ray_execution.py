@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from rlgraph_xflow.components.memories import RolloutBuffer
+from rlgraph_xflow.execution.rollout_buffer import RolloutBuffer
 from rlgraph_xflow.core.registry import SpecError
 from rlgraph_xflow.env.observation import GRAPH_TUPLE, LOCATION_MASKS, XFER_MASK
 from rlgraph_xflow.execution import EXECUTIONS

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from graph_nets import utils_np
 
-from rlgraph_xflow.components.memories import RolloutBuffer
+from rlgraph_xflow.execution.rollout_buffer import RolloutBuffer
 from rlgraph_xflow.env.observation import concatenate_graphs
 from rlgraph_xflow.env import observation as fields
 

@@ -1,4 +1,4 @@
-"""RolloutBuffer: on-policy experience for PPO.
+"""RolloutBuffer: on-policy experience for PPO, between an execution's collection and the agent's update.
 
 Classes in this file:
   RolloutBuffer: stores per-step observations, actions, rewards, dones,
