@@ -5,8 +5,8 @@ Classes and functions in this file:
     masks of its T + 1 states, and its T actions, rewards and done flags.
   RealEpisodeCollector: has an execution (local or Ray) step its
     environments, with the random agent (uniform over the valid (xfer,
-    location) pairs and NO-OP, as rlgraph_xflow.evaluation's baseline) or
-    with chosen actions, and turns the transitions into finished episodes;
+    location) pairs and NO-OP, as the random baseline of
+    rlgraph_xflow.execution.episodes) or with chosen actions, and turns the transitions into finished episodes;
     episodes in progress carry over to the next call, so every sequence the
     world model sees starts at an episode's first state.
   EpisodeDataset: every real episode collected so far (the oldest dropped

@@ -42,7 +42,7 @@ from rlgraph_xflow.core.checkpoint import read_latest_pointer
 from rlgraph_xflow.core.registry import SpecError, did_you_mean
 from rlgraph_xflow.core.validation import check_bool, check_int_at_least, is_int
 from rlgraph_xflow.env import ENVIRONMENTS
-from rlgraph_xflow.evaluation import (cheapest_prefix, replay_steps, run_greedy_episode, run_random_episodes,
+from rlgraph_xflow.execution.episodes import (cheapest_prefix, replay_steps, run_greedy_episode, run_random_episodes,
                                       run_sampled_episodes)
 from rlgraph_xflow.execution import EXECUTIONS
 from rlgraph_xflow.graphs.latency import LatencyProtocol

@@ -33,7 +33,7 @@ import numpy as np
 
 from rlgraph_xflow.execution.rollout_buffer import RolloutBuffer
 from rlgraph_xflow.core import checkpoint
-from rlgraph_xflow.evaluation import replay_steps
+from rlgraph_xflow.execution.episodes import replay_steps
 from rlgraph_xflow.reporting.metrics_log import MetricsLog
 from rlgraph_xflow.tf_runtime import load_tensorflow
 

@@ -11,7 +11,7 @@ import pytest
 from rlgraph_xflow.agent_run import BEST_TRAINING_EPISODE, GREEDY_POLICY, ORIGINAL, SAMPLED_POLICY, run_agent, select_exported_graph
 from rlgraph_xflow.config import load_config
 from rlgraph_xflow.env.xflow_env import XflowEnv
-from rlgraph_xflow.evaluation import ReplayMismatch, replay_steps
+from rlgraph_xflow.execution.episodes import ReplayMismatch, replay_steps
 from rlgraph_xflow.graphs import export, verify, zoo
 from rlgraph_xflow.graphs.latency import VERDICTS, LatencyProtocol, LatencySamples
 from rlgraph_xflow.training import BestTrainingPrefix

@@ -10,7 +10,7 @@ from rlgraph_xflow.agents.ppo import discounted_returns
 from rlgraph_xflow.core.registry import SpecError
 from rlgraph_xflow.env.xflow_env import XflowEnv
 from rlgraph_xflow.env.observation import batch_observations
-from rlgraph_xflow.evaluation import replay_steps, run_greedy_episode, run_random_episodes
+from rlgraph_xflow.execution.episodes import replay_steps, run_greedy_episode, run_random_episodes
 from rlgraph_xflow.optimize.replay import replay
 from rlgraph_xflow.execution.local import LocalExecution
 from rlgraph_xflow.graphs import load, substitutions

@@ -6,7 +6,7 @@ import pytest
 
 from rlgraph_xflow.env.observation import LOCATION_MASKS
 from rlgraph_xflow.env.xflow_env import XflowEnv
-from rlgraph_xflow.evaluation import ReplayMismatch, cheapest_prefix, replay_steps, run_greedy_episode, run_sampled_episodes
+from rlgraph_xflow.execution.episodes import ReplayMismatch, cheapest_prefix, replay_steps, run_greedy_episode, run_sampled_episodes
 from rlgraph_xflow.execution.local import random_valid_actions
 from rlgraph_xflow.graphs import substitutions
 

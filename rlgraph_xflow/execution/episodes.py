@@ -1,4 +1,7 @@
-"""Evaluating agents in the real environment.
+"""Episodes in the real environment: an agent's (greedy or sampled), the random agent's, and replays.
+
+Below agents and runs, so trainers (self-imitation replays the best training
+prefix) and runs (the evaluation after training, the export choice) share them.
 
 Functions in this file:
   EpisodeResult: an episode's final graph, the rewrites it applied (xfer
