@@ -6,9 +6,10 @@ Classes and functions in this file:
   RealEpisodeCollector: has an execution (local or Ray) step its
     environments, with the random agent (uniform over the valid (xfer,
     location) pairs and NO-OP, as the random baseline of
-    rlgraph_xflow.execution.episodes) or with chosen actions, and turns the transitions into finished episodes;
-    episodes in progress carry over to the next call, so every sequence the
-    world model sees starts at an episode's first state.
+    rlgraph_xflow.execution.episodes) or with chosen actions, and turns the
+    transitions into finished episodes; episodes in progress carry over to
+    the next call, so every sequence the world model sees starts at an
+    episode's first state.
   EpisodeDataset: every real episode collected so far (the oldest dropped
     beyond a cap), served as shuffled padded minibatches, with a compact
     array state for checkpoints.
