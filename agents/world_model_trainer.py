@@ -69,7 +69,7 @@ from rlgraph_xflow.env import dream_env
 from rlgraph_xflow.env.dream_env import DreamEnv
 from rlgraph_xflow.env.observation import LOCATION_MASKS, XFER_MASK
 from rlgraph_xflow.execution.local import random_valid_actions
-from rlgraph_xflow.reporting.metrics_log import MetricsLog
+from rlgraph_xflow.core.metrics_log import MetricsLog
 from rlgraph_xflow.tf_runtime import load_tensorflow
 from rlgraph_xflow.training import BestTrainingPrefix, TrainingSummary, keep_best_prefix
 

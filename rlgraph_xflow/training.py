@@ -34,7 +34,7 @@ import numpy as np
 from rlgraph_xflow.execution.rollout_buffer import RolloutBuffer
 from rlgraph_xflow.core import checkpoint
 from rlgraph_xflow.execution.episodes import replay_steps
-from rlgraph_xflow.reporting.metrics_log import MetricsLog
+from rlgraph_xflow.core.metrics_log import MetricsLog
 from rlgraph_xflow.tf_runtime import load_tensorflow
 
 METRIC_FIELDS = [

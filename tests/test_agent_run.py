@@ -180,7 +180,7 @@ def test_pretraining_comes_first_and_training_continues_from_its_weights(tmp_pat
     from rlgraph_xflow.agent_run import build_agent_run
     from rlgraph_xflow.core import checkpoint
     from rlgraph_xflow.execution.local import LocalExecution
-    from rlgraph_xflow.reporting.metrics_log import MetricsLog
+    from rlgraph_xflow.core.metrics_log import MetricsLog
     from rlgraph_xflow.training import METRIC_FIELDS
 
     (tmp_path / "run").mkdir()

@@ -6,6 +6,8 @@ Public names:
   GraphFunctionControlFlowError), register/from_spec,
   trace (the meta-graph phase), build (the TF phase), Executor, ComponentTest.
 Spec and argument checks shared by every layer: rlgraph_xflow.core.validation.
+The files every training loop keeps: checkpoint.py (atomic checkpoints and
+latest.json) and metrics_log.py (metrics.csv).
 The core knows nothing of computation graphs, engines or agents.
 """
 from rlgraph_xflow.core.component import Component, GraphFunctionControlFlowError, SpaceMismatchError, api, graph_fn

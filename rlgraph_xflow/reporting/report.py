@@ -29,7 +29,7 @@ import numpy as np
 
 from rlgraph_xflow.core.validation import is_instance_not_bool
 from rlgraph_xflow.graphs.latency import VERDICTS, latency_line
-from rlgraph_xflow.reporting.metrics_log import read_metrics_csv
+from rlgraph_xflow.core.metrics_log import read_metrics_csv
 from rlgraph_xflow.reporting.plots import plot_cost_curve, plot_reward_curve, plot_xfer_heatmap
 from rlgraph_xflow.reporting.xfer_counts import count_xfer_applications
 

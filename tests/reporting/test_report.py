@@ -11,10 +11,10 @@ from rlgraph_xflow.reporting import (
     ENV_STEPS_COLUMN,
     EPISODE_FINAL_COST_COLUMN,
     EPISODE_REWARD_COLUMN,
-    MetricsLog,
     ReportError,
     write_report,
 )
+from rlgraph_xflow.core.metrics_log import MetricsLog
 
 COLUMNS = [ENV_STEPS_COLUMN, EPISODE_REWARD_COLUMN, EPISODE_FINAL_COST_COLUMN, "policy_loss"]
 XFER_NAMES = ["fuse_conv_bn", "merge_gemm", "unused_rule", "fuse_conv_relu"]

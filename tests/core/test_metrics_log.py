@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from rlgraph_xflow.reporting.metrics_log import MetricsLog, MetricsLogError, read_metrics_csv
+from rlgraph_xflow.core.metrics_log import MetricsLog, MetricsLogError, read_metrics_csv
 
 FIELDS = ["env_steps", "episode_reward", "phase"]
 

@@ -1,4 +1,6 @@
-"""The training loop's metrics file: a CSV that grows by one row at a time.
+"""The training loop's metrics file (metrics.csv): a CSV that grows by one row at a time.
+
+Every trainer writes it; the report (rlgraph_xflow.reporting) reads it back.
 
 Holds:
   MetricsLog: appends rows with a fixed set of columns to a CSV file, resumes
