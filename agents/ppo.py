@@ -30,7 +30,7 @@ from rlgraph_xflow.core import BoolBox, Component, Executor, FloatBox, IntBox, S
 from rlgraph_xflow.core.validation import check_int_at_least
 from rlgraph_xflow.env import observation as fields
 from rlgraph_xflow.env.observation import batch_observations
-from rlgraph_xflow.training import Trainer
+from rlgraph_xflow.execution.training import Trainer
 
 DEFAULT_SPECS = {
     "encoder": {"type": "gn_encoder", "latent_size": 64, "message_passing_rounds": 5},

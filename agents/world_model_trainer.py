@@ -71,7 +71,7 @@ from rlgraph_xflow.env.observation import LOCATION_MASKS, XFER_MASK
 from rlgraph_xflow.execution.local import random_valid_actions
 from rlgraph_xflow.core.metrics_log import MetricsLog
 from rlgraph_xflow.tf_runtime import load_tensorflow
-from rlgraph_xflow.training import BestTrainingPrefix, TrainingSummary, keep_best_prefix
+from rlgraph_xflow.execution.training import BestTrainingPrefix, TrainingSummary, keep_best_prefix
 
 WORLD_MODEL_PHASE, DREAM_PHASE = "world_model", "dream"
 METRIC_FIELDS = [

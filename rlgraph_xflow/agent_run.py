@@ -48,7 +48,7 @@ from rlgraph_xflow.execution import EXECUTIONS
 from rlgraph_xflow.graphs.latency import LatencyProtocol
 from rlgraph_xflow.optimize.pipeline import ExportCandidate, load_model, write_verified_graph
 from rlgraph_xflow.reporting import write_report
-from rlgraph_xflow.training import keep_best_prefix
+from rlgraph_xflow.execution.training import keep_best_prefix
 
 GREEDY_POLICY, SAMPLED_POLICY, BEST_TRAINING_EPISODE = "greedy_policy", "sampled_policy", "best_training_episode"
 # result_source when every candidate measured slower than the original and the original was exported.

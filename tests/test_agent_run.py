@@ -14,7 +14,7 @@ from rlgraph_xflow.env.xflow_env import XflowEnv
 from rlgraph_xflow.execution.episodes import ReplayMismatch, replay_steps
 from rlgraph_xflow.graphs import export, verify, zoo
 from rlgraph_xflow.graphs.latency import VERDICTS, LatencyProtocol, LatencySamples
-from rlgraph_xflow.training import BestTrainingPrefix
+from rlgraph_xflow.execution.training import BestTrainingPrefix
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The quickstart, shortened as tests/test_configs.py shortens it.
@@ -181,7 +181,7 @@ def test_pretraining_comes_first_and_training_continues_from_its_weights(tmp_pat
     from rlgraph_xflow.core import checkpoint
     from rlgraph_xflow.execution.local import LocalExecution
     from rlgraph_xflow.core.metrics_log import MetricsLog
-    from rlgraph_xflow.training import METRIC_FIELDS
+    from rlgraph_xflow.execution.training import METRIC_FIELDS
 
     (tmp_path / "run").mkdir()
     result = run_agent(_brief_config(), str(tmp_path / "run"))

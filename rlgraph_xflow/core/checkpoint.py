@@ -17,7 +17,7 @@ Functions in this file:
   read_latest_pointer: latest.json's content, checked.
   CheckpointError: the checkpoint is missing, unreadable or does not match.
 
-Every trainer (rlgraph_xflow.training.Trainer, the world-model agent's
+Every trainer (rlgraph_xflow.execution.training.Trainer, the world-model agent's
 WorldModelTrainer) writes and reads its checkpoints through
 save_training_checkpoint and restore_training_checkpoint; only the content
 of the state differs.

@@ -15,7 +15,7 @@ from rlgraph_xflow.optimize.replay import replay
 from rlgraph_xflow.execution.local import LocalExecution
 from rlgraph_xflow.graphs import load, substitutions
 from rlgraph_xflow.core.metrics_log import MetricsLog
-from rlgraph_xflow.training import METRIC_FIELDS, Trainer
+from rlgraph_xflow.execution.training import METRIC_FIELDS, Trainer
 
 from tests.agents.tiny_graphs import best_reachable_cost, conv_bn_relu_chain
 

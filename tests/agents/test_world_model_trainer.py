@@ -12,7 +12,7 @@ from rlgraph_xflow.agents.world_model import WorldModelAgent
 from rlgraph_xflow.env.observation import GRAPH_TUPLE
 from rlgraph_xflow.execution.local import LocalExecution
 from rlgraph_xflow.core.metrics_log import read_metrics_csv
-from rlgraph_xflow.training import keep_best_prefix
+from rlgraph_xflow.execution.training import keep_best_prefix
 
 ENV_SPEC = {"graph": "squeezenet1_1", "max_steps": 3, "max_locations": 8, "reward": {"type": "incremental", "normalize": True}}
 # 2 rounds over 18 real steps: 3 iterations of 2 envs x 3 steps, split [2, 1];

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from rlgraph_xflow.execution.local import EpisodeProgress
-from rlgraph_xflow.training import BestTrainingPrefix, keep_best_prefix
+from rlgraph_xflow.execution.training import BestTrainingPrefix, keep_best_prefix
 
 NUM_XFERS = 5
 NO_OP = NUM_XFERS
