@@ -24,13 +24,13 @@ import numpy as np
 
 import rlgraph_xflow.components  # noqa: F401  (registers the component types)
 from rlgraph_xflow.agents.agent import Agent, ObservationSizes, merged_spec
+from rlgraph_xflow.agents.ppo_trainer import PPOTrainer
 from rlgraph_xflow.agents.registry import AGENTS
 from rlgraph_xflow.components.losses import SelfImitationLoss
 from rlgraph_xflow.core import BoolBox, Component, Executor, FloatBox, IntBox, SpecError, api, from_spec
 from rlgraph_xflow.core.validation import check_int_at_least
 from rlgraph_xflow.env import observation as fields
 from rlgraph_xflow.env.observation import batch_observations
-from rlgraph_xflow.execution.training import Trainer
 
 DEFAULT_SPECS = {
     "encoder": {"type": "gn_encoder", "latent_size": 64, "message_passing_rounds": 5},
@@ -270,8 +270,8 @@ class PPOAgent(Agent):
 
     def make_trainer(self, execution, run_dir: str, training: dict, seed: int):
         imitation_env = execution.make_env(novelty_bonus=0.0) if self.imitates else None
-        return Trainer(self, execution, run_dir, total_env_steps=training["total_env_steps"],
-                       checkpoint_every=training["checkpoint_every"], seed=seed, imitation_env=imitation_env)
+        return PPOTrainer(self, execution, run_dir, total_env_steps=training["total_env_steps"],
+                          checkpoint_every=training["checkpoint_every"], seed=seed, imitation_env=imitation_env)
 
     def save(self, path: str) -> str:
         return self.executor.save(path)

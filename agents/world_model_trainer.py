@@ -49,10 +49,12 @@ of its dream phase (and at its end): the agent's variables (including the
 world model's and the sampler's random streams), the dataset (one .npz per
 round, as it only changes in the world-model phase), the DreamEnv's
 episodes, the random generators, the best training prefix and the
-counters, written and read by rlgraph_xflow.core.checkpoint as every
-trainer's are. A world-model phase is not checkpointed mid-way: a run
-interrupted there resumes from the previous round's last checkpoint (no
-checkpoint before round 1's ends: the run is started again).
+counters, written and read by the base class every trainer shares
+(rlgraph_xflow.execution.training.Trainer, which also keeps metrics.csv,
+TensorBoard and the progress line). A world-model phase is not
+checkpointed mid-way: a run interrupted there resumes from the previous
+round's last checkpoint (no checkpoint before round 1's ends: the run is
+started again).
 """
 from __future__ import annotations
 
@@ -69,9 +71,7 @@ from rlgraph_xflow.env import dream_env
 from rlgraph_xflow.env.dream_env import DreamEnv
 from rlgraph_xflow.env.observation import LOCATION_MASKS, XFER_MASK
 from rlgraph_xflow.execution.local import random_valid_actions
-from rlgraph_xflow.core.metrics_log import MetricsLog
-from rlgraph_xflow.tf_runtime import load_tensorflow
-from rlgraph_xflow.execution.training import BestTrainingPrefix, TrainingSummary, keep_best_prefix
+from rlgraph_xflow.execution.training import Trainer, TrainingSummary
 
 WORLD_MODEL_PHASE, DREAM_PHASE = "world_model", "dream"
 METRIC_FIELDS = [
@@ -115,7 +115,7 @@ class DreamRollout:
             yield batch
 
 
-class WorldModelTrainer:
+class WorldModelTrainer(Trainer):
     """Trains a WorldModelAgent in rounds: real episodes -> world model -> controller in the dream.
 
     Args:
@@ -138,8 +138,9 @@ class WorldModelTrainer:
         if not hasattr(execution, "collect_transitions") or not hasattr(execution, "sample_env"):
             raise ValueError(f"the world-model agent collects real episodes through an execution's "
                              f"collect_transitions (execution type 'local' or 'ray'); got {type(execution).__name__}")
-        self.agent, self.execution, self.run_dir = agent, execution, run_dir
-        self.checkpoint_every, self.keep_episodes, self.progress, self.seed = checkpoint_every, keep_episodes, progress, seed
+        super().__init__(agent, run_dir, METRIC_FIELDS, keep_episodes=keep_episodes, progress=progress,
+                         resume_hint="; the first checkpoint is written when round 1's world-model phase finishes")
+        self.execution, self.checkpoint_every, self.seed = execution, checkpoint_every, seed
         self.steps_per_iteration = agent.num_envs * agent.rollout_steps
         self.iterations = max(1, math.ceil(total_env_steps / self.steps_per_iteration))
         # A round needs at least one iteration: a budget too small for
@@ -155,8 +156,6 @@ class WorldModelTrainer:
             max(1, math.ceil(agent.dream_steps_per_env_step * iterations * self.steps_per_iteration / self.steps_per_update))
             for iterations in self.round_iterations]
         self.dream_updates = sum(self.round_dream_updates)
-        self.checkpoint_dir = os.path.join(run_dir, "checkpoints")
-        os.makedirs(self.checkpoint_dir, exist_ok=True)
         self.rng = np.random.default_rng(seed)
         # The real episodes' own stream (random agent, exploration), apart
         # from the shuffling's, so the shuffling does not change what is collected.
@@ -169,17 +168,20 @@ class WorldModelTrainer:
         self.dream_update = 0
         self.real_env_steps = 0
         self.dream_steps = 0
-        self.wall_seconds = 0.0
-        self.episodes = 0
         self.world_model_metrics: dict = {}
-        self.recent_applied: list = []
-        self.best_training_prefix: BestTrainingPrefix | None = None
         self.dream = None
+        self._saved_dream = None
 
-    # Checkpoints -------------------------------------------------------------------
-    def save_checkpoint(self) -> str:
-        """Writes the agent, the dataset (once per round), the dream episodes and the counters, then points latest.json at them."""
-        name = f"{self.phase}-{self.row:06d}"
+    # Checkpoints (the base class writes and reads them) -----------------------------
+    @property
+    def rows_logged(self) -> int:
+        return self.row
+
+    def checkpoint_name(self) -> str:
+        return f"{self.phase}-{self.row:06d}"
+
+    def loop_state(self, name: str) -> dict:
+        """The counters and generators, and the dataset (once per round) and the dream episodes in files of their own."""
         if self.dataset_file is None:
             # The dataset only changes in world-model phases, so a dream
             # phase's checkpoints share the file written when it began.
@@ -188,57 +190,31 @@ class WorldModelTrainer:
         dream_path = None
         if self.dream is not None and self.dream.state is not None:
             dream_path = checkpoint.save_variables(self.dream.get_state(), os.path.join(self.checkpoint_dir, f"{name}-dream.npz"))
-        state = {
+        return {
             "round": self.round, "phase": self.phase, "row": self.row, "dream_update": self.dream_update,
-            "real_env_steps": self.real_env_steps, "dream_steps": self.dream_steps, "wall_seconds": self.wall_seconds,
-            "episodes": self.episodes, "world_model_metrics": self.world_model_metrics, "recent_applied": self.recent_applied,
-            "best_training_prefix": self.best_training_prefix.to_state() if self.best_training_prefix else None,
+            "real_env_steps": self.real_env_steps, "dream_steps": self.dream_steps,
+            "world_model_metrics": self.world_model_metrics,
             "rng": self.rng.bit_generator.state, "collection_rng": self.collection_rng.bit_generator.state,
             "dataset": self.dataset_file, "dream": os.path.basename(dream_path) if dream_path else None,
         }
-        return checkpoint.save_training_checkpoint(self.checkpoint_dir, name, self.agent, state, self.row)
 
-    def restore_checkpoint(self) -> bool:
-        """Restores the latest checkpoint; returns False when there is none."""
-        state = checkpoint.restore_training_checkpoint(self.checkpoint_dir, self.agent)
-        if state is None:
-            return False
+    def set_loop_state(self, state: dict) -> None:
         self.round, self.phase, self.row = int(state["round"]), state["phase"], int(state["row"])
         self.dream_update = int(state["dream_update"])
         self.real_env_steps, self.dream_steps = int(state["real_env_steps"]), int(state["dream_steps"])
-        self.wall_seconds, self.episodes = float(state["wall_seconds"]), int(state["episodes"])
-        self.world_model_metrics, self.recent_applied = state["world_model_metrics"], state["recent_applied"]
-        self.best_training_prefix = BestTrainingPrefix.from_state(state["best_training_prefix"])
+        self.world_model_metrics = state["world_model_metrics"]
         self.rng.bit_generator.state = state["rng"]
         self.collection_rng.bit_generator.state = state["collection_rng"]
         self.dataset_file = state["dataset"]
         self.dataset.set_state(checkpoint.load_arrays(os.path.join(self.checkpoint_dir, self.dataset_file)))
         self._saved_dream = (checkpoint.load_arrays(os.path.join(self.checkpoint_dir, state["dream"]))
                              if state["dream"] else None)
-        return True
 
     # The loop ------------------------------------------------------------------------
     def run(self, resume: bool = False) -> TrainingSummary:
         """Runs every round (continuing a checkpoint if `resume`)."""
-        metrics_path = os.path.join(self.run_dir, "metrics.csv")
         self._saved_dream = None
-        if resume:
-            if not self.restore_checkpoint():
-                raise FileNotFoundError(f"--resume: no checkpoint in {self.checkpoint_dir} (latest.json is missing); "
-                                        "the first checkpoint is written when round 1's world-model phase finishes")
-            self.log = MetricsLog(metrics_path, METRIC_FIELDS)
-            self.log.truncate_after("update", self.row)
-        else:
-            if os.path.exists(metrics_path):
-                os.remove(metrics_path)
-            self.log = MetricsLog(metrics_path, METRIC_FIELDS)
-        self.tf = load_tensorflow()
-        self.writer = self.tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard"))
-        from tensorflow.core.framework import summary_pb2
-
-        # tf.summary.scalar lives in the tensorboard package; a summary tagged
-        # for the scalars plugin is the same record (as in Trainer).
-        self.scalar_metadata = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+        self.start(resume)
         sample_env = self.execution.sample_env
         initial_observation, initial_info = sample_env.reset()
         self.agent.remember_initial_observation(initial_observation)
@@ -251,7 +227,7 @@ class WorldModelTrainer:
             if self.round == len(self.round_iterations) - 1:
                 break
             self.round, self.phase, self.dream, self._saved_dream = self.round + 1, WORLD_MODEL_PHASE, None, None
-        self.writer.flush()
+        self.finish()
         dream_score = self.dream_score(initial_observation, sample_env)
         extra = {"real_env_steps": self.real_env_steps, "dream_steps": self.dream_steps,
                  "world_model_metrics": self.world_model_metrics, "temperature": self.agent.temperature,
@@ -291,8 +267,7 @@ class WorldModelTrainer:
                 # The next round starts new episodes, so the ones still
                 # running join the data as the valid prefixes they are.
                 new_episodes += collector.unfinished()
-            self.best_training_prefix = keep_best_prefix(self.best_training_prefix,
-                                                         [episode.outcome_so_far() for episode in new_episodes])
+            self.record_episodes([episode.outcome_so_far() for episode in new_episodes])
             held_out = {}
             if new_episodes:
                 batch = pad_episodes(new_episodes)
@@ -366,7 +341,7 @@ class WorldModelTrainer:
                 applied_counts += applied
                 for row in np.flatnonzero(dones):
                     finished_returns.append(float(returns_so_far[row]))
-                    self.recent_applied = (self.recent_applied + [applied_so_far[row, :applied_counts[row]].tolist()])[-self.keep_episodes:]
+                    self.remember_applied([applied_so_far[row, :applied_counts[row]].tolist()])
                 returns_so_far[dones], applied_counts[dones] = 0.0, 0
                 observation = next_observation
             advantages, returns = agent.estimate_advantages(rollout.series("rewards"), rollout.series("values"),
@@ -418,11 +393,6 @@ class WorldModelTrainer:
         row.update({"update": self.row, "round": self.round + 1, "env_steps": self.real_env_steps, "dream_steps": self.dream_steps,
                     "wall_seconds": round(self.wall_seconds, 6), "episodes": 0, "dream_episodes": 0})
         row.update(values)
-        self.log.append(row)
-        with self.writer.as_default(step=self.row):
-            for key, value in row.items():
-                if isinstance(value, float) and math.isfinite(value) and key != "wall_seconds":
-                    self.tf.summary.write(key, self.tf.constant(value, self.tf.float32), metadata=self.scalar_metadata)
-        if self.progress:
-            sys.stderr.write(f"[{self.row}/{self.iterations + self.dream_updates}] {text}\n")
-            sys.stderr.flush()
+        self.log_row(row, step=self.row)
+        total = self.iterations + self.dream_updates
+        self.show_progress(f"row {self.row}/{total}: {text}", self.row, total)

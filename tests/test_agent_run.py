@@ -181,7 +181,7 @@ def test_pretraining_comes_first_and_training_continues_from_its_weights(tmp_pat
     from rlgraph_xflow.core import checkpoint
     from rlgraph_xflow.execution.local import LocalExecution
     from rlgraph_xflow.core.metrics_log import MetricsLog
-    from rlgraph_xflow.execution.training import METRIC_FIELDS
+    from rlgraph_xflow.agents.ppo_trainer import METRIC_FIELDS
 
     (tmp_path / "run").mkdir()
     result = run_agent(_brief_config(), str(tmp_path / "run"))

@@ -17,10 +17,11 @@ Functions in this file:
   read_latest_pointer: latest.json's content, checked.
   CheckpointError: the checkpoint is missing, unreadable or does not match.
 
-Every trainer (rlgraph_xflow.execution.training.Trainer, the world-model agent's
-WorldModelTrainer) writes and reads its checkpoints through
-save_training_checkpoint and restore_training_checkpoint; only the content
-of the state differs.
+Every trainer (PPOTrainer, the world-model agent's WorldModelTrainer)
+writes and reads its checkpoints through save_training_checkpoint and
+restore_training_checkpoint, called by the base class they share
+(rlgraph_xflow.execution.training.Trainer); only the content of the state
+differs.
 """
 from __future__ import annotations
 

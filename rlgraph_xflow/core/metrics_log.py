@@ -1,6 +1,7 @@
 """The training loop's metrics file (metrics.csv): a CSV that grows by one row at a time.
 
-Every trainer writes it; the report (rlgraph_xflow.reporting) reads it back.
+Every trainer writes it (through rlgraph_xflow.execution.training.Trainer);
+the report (rlgraph_xflow.reporting) reads it back.
 
 Holds:
   MetricsLog: appends rows with a fixed set of columns to a CSV file, resumes

@@ -1,4 +1,4 @@
-"""Trainer: the update loop of a learning agent, with logs and checkpoints.
+"""What every trainer shares, written once and knowing nothing of its agent's algorithm.
 
 Classes and functions in this file:
   BestTrainingPrefix: the cheapest graph training reached in the real
@@ -7,18 +7,19 @@ Classes and functions in this file:
   keep_best_prefix: the cheaper of a BestTrainingPrefix and the best
     prefixes of newly finished episodes.
   TrainingSummary: what a finished training run reports.
-  Trainer: alternates rollouts (from an execution) and agent updates until a
-    budget of environment steps is spent; for a self-imitating agent, each
-    update is followed by imitation of the best training prefix, replayed
-    (once per new best) in an environment of the trainer's own. Each update
-    appends a row to metrics.csv and writes TensorBoard scalars; every `checkpoint_every`
-    updates it writes a checkpoint (rlgraph_xflow.core.checkpoint): the
-    agent's variables, the execution's episodes in progress, the buffer's
-    shuffling state, the best training prefix and the counters, then (last,
-    atomically) checkpoints/latest.json pointing at them. A run resumed from
-    latest.json continues exactly where it was taken, so a seeded run that
-    is interrupted and resumed ends like an uninterrupted one (within float
-    tolerance; the best training prefix exactly).
+  Trainer: the base of every trainer (PPO's, rlgraph_xflow.agents.ppo_trainer;
+    the world model's, rlgraph_xflow.agents.world_model_trainer). It keeps
+    the run directory's training records: metrics.csv (core.metrics_log),
+    TensorBoard scalars, the progress line on stderr, checkpoints
+    (core.checkpoint: the agent's variables and the loop's state, then
+    latest.json) and --resume from the latest one, and the counters every
+    loop has (wall-clock seconds, episodes, the last episodes' applied
+    xfers, the best training prefix). A subclass writes the loop itself and
+    says what its checkpoints hold.
+
+Sits in the execution layer because the best prefix is read off the
+EpisodeRecords an execution returns (rlgraph_xflow.execution.local); agents
+import it, nothing here imports an agent.
 """
 from __future__ import annotations
 
@@ -26,22 +27,16 @@ import dataclasses
 import math
 import os
 import sys
-import time
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence
 
-import numpy as np
-
-from rlgraph_xflow.execution.rollout_buffer import RolloutBuffer
 from rlgraph_xflow.core import checkpoint
-from rlgraph_xflow.execution.episodes import replay_steps
 from rlgraph_xflow.core.metrics_log import MetricsLog
 from rlgraph_xflow.tf_runtime import load_tensorflow
 
-METRIC_FIELDS = [
-    "update", "env_steps", "wall_seconds", "episodes", "episode_reward", "episode_final_cost_ms", "total_loss",
-    "policy_loss", "value_loss", "xfer_entropy", "location_entropy", "approximate_kl", "gradient_norm",
-    "imitation_loss", "imitated_fraction",
-]
+METRICS_FILE = "metrics.csv"
+# The metrics column that counts logged rows; a checkpoint records how many (latest.json's "update").
+ROW_COLUMN = "update"
+_PROGRESS_BAR_WIDTH = 30
 _SCALAR_METADATA = None
 
 
@@ -117,159 +112,151 @@ class TrainingSummary:
     best_training_prefix: Optional[BestTrainingPrefix] = None
 
 
+def _scalar_metadata():
+    """Summary metadata for TensorBoard's scalars plugin (made once)."""
+    global _SCALAR_METADATA
+    if _SCALAR_METADATA is None:
+        from tensorflow.core.framework import summary_pb2
+
+        _SCALAR_METADATA = summary_pb2.SummaryMetadata(
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+    return _SCALAR_METADATA
+
+
 class Trainer:
-    """Trains `agent` on rollouts from `execution`.
+    """The records every trainer keeps in its run directory, and its resume.
+
+    A subclass's run(resume) calls start(resume) first, then per row of its
+    loop log_row(row, step) and show_progress(text), save_checkpoint() as
+    often as it checkpoints, and finish() at the end. It provides:
+      rows_logged: the metrics rows written so far (their "update" column).
+      checkpoint_name(): the file stem of the next checkpoint.
+      loop_state(name): its part of a checkpoint (JSON-compatible); it may
+        write files of its own next to the checkpoint, named after `name`.
+      set_loop_state(state): restores that part.
 
     Args:
-        agent: a learning Agent (num_envs, rollout_steps, act, update, save, restore).
-        execution: LocalExecution (or a Ray execution with the same methods).
+        agent: the agent (save(path) -> path, restore(path)).
         run_dir: where metrics.csv, tensorboard/ and checkpoints/ go.
-        total_env_steps: the training budget in environment steps.
-        checkpoint_every: updates between checkpoints.
-        seed: seed of the minibatch shuffling.
+        metric_fields: metrics.csv's columns; the first is ROW_COLUMN.
         keep_episodes: how many of the last episodes' applied xfers to keep
             (for the report's heatmap).
-        imitation_env: for an agent with imitate(): an XflowEnv like the
-            rollout environments (no exploration bonus) in which the best
-            training prefix is replayed for it; None: no imitation.
+        progress: show a progress line on stderr.
+        resume_hint: added to the error when --resume finds no checkpoint.
     """
 
-    def __init__(self, agent, execution, run_dir: str, total_env_steps: int, checkpoint_every: int = 5, seed: int = 0,
-                 keep_episodes: int = 64, progress: bool = True, imitation_env=None):
-        self.agent, self.execution = agent, execution
-        self.run_dir = run_dir
-        self.total_env_steps = total_env_steps
-        self.checkpoint_every = checkpoint_every
-        self.keep_episodes = keep_episodes
-        self.progress = progress
-        self.buffer = RolloutBuffer(agent.num_envs, agent.rollout_steps, seed=seed)
+    def __init__(self, agent, run_dir: str, metric_fields: Sequence[str], keep_episodes: int = 64, progress: bool = True,
+                 resume_hint: str = ""):
+        self.agent, self.run_dir = agent, run_dir
+        self.metric_fields = list(metric_fields)
+        self.keep_episodes, self.progress, self.resume_hint = keep_episodes, progress, resume_hint
         self.checkpoint_dir = os.path.join(run_dir, "checkpoints")
         os.makedirs(self.checkpoint_dir, exist_ok=True)
-        self.update = 0
-        self.env_steps = 0
         self.wall_seconds = 0.0
         self.episodes = 0
         self.recent_applied: list = []
         self.best_training_prefix: Optional[BestTrainingPrefix] = None
-        self.imitation_env = imitation_env
-        # The best prefix last replayed for imitation and its replay, redone
-        # when the best changes; not checkpointed, since the replay is exact.
-        self._imitated_prefix: Optional[BestTrainingPrefix] = None
-        self._imitated_episode = None
+        self.metrics_log: Optional[MetricsLog] = None
+        self._tf = None
+        self._writer = None
+        self._in_place_progress = False
 
+    # What a subclass provides ----------------------------------------------------
     @property
-    def steps_per_update(self) -> int:
-        return self.agent.num_envs * self.agent.rollout_steps
+    def rows_logged(self) -> int:
+        raise NotImplementedError
 
-    @property
-    def total_updates(self) -> int:
-        return max(1, math.ceil(self.total_env_steps / self.steps_per_update))
+    def checkpoint_name(self) -> str:
+        raise NotImplementedError
 
-    # Checkpoints ---------------------------------------------------------------
+    def loop_state(self, name: str) -> dict:
+        raise NotImplementedError
+
+    def set_loop_state(self, state: dict) -> None:
+        raise NotImplementedError
+
+    # Records ----------------------------------------------------------------------
+    def record_episodes(self, episodes: Iterable) -> None:
+        """Keeps the best prefix of finished episodes (EpisodeRecords or their outcomes so far)."""
+        self.best_training_prefix = keep_best_prefix(self.best_training_prefix, episodes)
+
+    def remember_applied(self, applied_per_episode: Sequence[list]) -> None:
+        """Appends finished episodes' applied xfer ids, keeping the last keep_episodes."""
+        self.recent_applied = (self.recent_applied + list(applied_per_episode))[-self.keep_episodes:]
+
+    # Checkpoints ------------------------------------------------------------------
     def save_checkpoint(self) -> str:
-        """Writes the agent and the loop state, then points latest.json at them."""
+        """Writes the agent, the shared counters and the loop's state, then points latest.json at them."""
+        name = self.checkpoint_name()
         state = {
-            "update": self.update, "env_steps": self.env_steps, "wall_seconds": self.wall_seconds,
-            "episodes": self.episodes, "recent_applied": self.recent_applied,
+            **self.loop_state(name),
+            "wall_seconds": self.wall_seconds, "episodes": self.episodes, "recent_applied": self.recent_applied,
             "best_training_prefix": self.best_training_prefix.to_state() if self.best_training_prefix else None,
-            "execution": self.execution.get_state(),
-            "buffer_rng": self.buffer.rng.bit_generator.state,
         }
-        return checkpoint.save_training_checkpoint(self.checkpoint_dir, f"update-{self.update:06d}", self.agent, state, self.update)
+        return checkpoint.save_training_checkpoint(self.checkpoint_dir, name, self.agent, state, self.rows_logged)
 
     def restore_checkpoint(self) -> bool:
         """Restores the latest checkpoint; returns False when there is none."""
         state = checkpoint.restore_training_checkpoint(self.checkpoint_dir, self.agent)
         if state is None:
             return False
-        self.update, self.env_steps = int(state["update"]), int(state["env_steps"])
         self.wall_seconds, self.episodes = float(state["wall_seconds"]), int(state["episodes"])
         self.recent_applied = state["recent_applied"]
         self.best_training_prefix = BestTrainingPrefix.from_state(state["best_training_prefix"])
-        self.execution.set_state(state["execution"])
-        self.buffer.rng.bit_generator.state = state["buffer_rng"]
+        self.set_loop_state(state)
         return True
 
-    # The loop ------------------------------------------------------------------
-    def run(self, resume: bool = False) -> TrainingSummary:
-        """Trains until the budget is spent (continuing a checkpoint if `resume`)."""
-        tf = load_tensorflow()
-        global _SCALAR_METADATA
-        if _SCALAR_METADATA is None:
-            from tensorflow.core.framework import summary_pb2
+    # The run's files ----------------------------------------------------------------
+    def start(self, resume: bool) -> None:
+        """Opens metrics.csv and the TensorBoard writer, first restoring the latest checkpoint if `resume`.
 
-            _SCALAR_METADATA = summary_pb2.SummaryMetadata(
-                plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
-        metrics_path = os.path.join(self.run_dir, "metrics.csv")
+        A new run starts a new metrics.csv; a resumed one keeps the rows up to
+        its checkpoint (the rows logged after it are logged again).
+
+        Raises:
+            FileNotFoundError: `resume` and no checkpoint was written.
+        """
+        metrics_path = os.path.join(self.run_dir, METRICS_FILE)
         if resume:
             if not self.restore_checkpoint():
-                raise FileNotFoundError(f"--resume: no checkpoint in {self.checkpoint_dir} (latest.json is missing)")
-            log = MetricsLog(metrics_path, METRIC_FIELDS)
-            log.truncate_after("update", self.update)
+                raise FileNotFoundError(f"--resume: no checkpoint in {self.checkpoint_dir} (latest.json is missing)"
+                                        f"{self.resume_hint}")
+            self.metrics_log = MetricsLog(metrics_path, self.metric_fields)
+            self.metrics_log.truncate_after(ROW_COLUMN, self.rows_logged)
         else:
             if os.path.exists(metrics_path):
                 os.remove(metrics_path)
-            log = MetricsLog(metrics_path, METRIC_FIELDS)
-            self.execution.reset()
-        writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard"))
-        while self.update < self.total_updates:
-            started = time.perf_counter()
-            self.buffer.clear()
-            finished = self.execution.collect(self.agent, self.buffer)
-            bootstrap = self.agent.bootstrap_values(self.execution.observation)
-            losses = self.agent.update(self.buffer, bootstrap)
-            self.best_training_prefix = keep_best_prefix(self.best_training_prefix, finished)
-            if self.imitation_env is not None and self.best_training_prefix is not None and self.best_training_prefix.steps:
-                losses = {**losses, **self._imitate_best_prefix()}
-            self.update += 1
-            self.env_steps += self.steps_per_update
-            self.wall_seconds += time.perf_counter() - started
-            self.episodes += len(finished)
-            self.recent_applied = (self.recent_applied + [episode.applied_xfers for episode in finished])[-self.keep_episodes:]
-            row = {
-                "update": self.update, "env_steps": self.env_steps, "wall_seconds": round(self.wall_seconds, 6),
-                "episodes": len(finished),
-                "episode_reward": float(np.mean([e.reward for e in finished])) if finished else float("nan"),
-                "episode_final_cost_ms": float(np.mean([e.final_runtime_ms for e in finished])) if finished else float("nan"),
-                **{key: losses.get(key, "") for key in METRIC_FIELDS[6:]},
-            }
-            log.append(row)
-            with writer.as_default(step=self.env_steps):
-                for key, value in row.items():
-                    if isinstance(value, float) and key != "wall_seconds" and not math.isnan(value):
-                        # tf.summary.scalar lives in the tensorboard package; a
-                        # summary tagged for the scalars plugin is the same record.
-                        tf.summary.write(key, tf.constant(value, tf.float32), metadata=_SCALAR_METADATA)
-            self._show_progress(row)
-            if self.update % self.checkpoint_every == 0 or self.update == self.total_updates:
-                self.save_checkpoint()
-        writer.flush()
-        if self.progress and sys.stderr.isatty():
-            sys.stderr.write("\n")
-        return TrainingSummary(self.update, self.env_steps, self.wall_seconds, self.episodes, self.recent_applied,
-                               best_training_prefix=self.best_training_prefix)
+            self.metrics_log = MetricsLog(metrics_path, self.metric_fields)
+        self._tf = load_tensorflow()
+        self._writer = self._tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard"))
 
-    def _imitate_best_prefix(self) -> dict:
-        """The agent's imitation step on the best training prefix (replayed when it is new)."""
-        # keep_best_prefix replaces the best rather than changing it, so the object itself can be kept.
-        best = self.best_training_prefix
-        if best is not self._imitated_prefix:
-            self._imitated_episode = replay_steps(self.imitation_env, best.steps, best.runtime_ms, keep_observations=True)
-            self._imitated_prefix = best
-        episode = self._imitated_episode
-        xfers, locations = zip(*episode.applied_steps)
-        return self.agent.imitate(episode.observations, list(xfers), list(locations), episode.rewards)
+    def log_row(self, row: dict, step: int) -> None:
+        """Appends `row` to metrics.csv, and its finite float values (but wall_seconds) to TensorBoard at `step`."""
+        self.metrics_log.append(row)
+        tf = self._tf
+        with self._writer.as_default(step=step):
+            for key, value in row.items():
+                if isinstance(value, float) and key != "wall_seconds" and math.isfinite(value):
+                    # tf.summary.scalar lives in the tensorboard package; a
+                    # summary tagged for the scalars plugin is the same record.
+                    tf.summary.write(key, tf.constant(value, tf.float32), metadata=_scalar_metadata())
 
-    def _show_progress(self, row: dict) -> None:
+    def show_progress(self, text: str, done: int, total: int) -> None:
+        """A progress bar and `text` on stderr: redrawn in place on a terminal, else a line every tenth of `total`."""
         if not self.progress:
             return
-        fraction = self.update / self.total_updates
-        bar = "#" * int(30 * fraction) + "." * (30 - int(30 * fraction))
-        reward = row["episode_reward"]
-        text = (f"[{bar}] update {self.update}/{self.total_updates}, {self.env_steps} env steps, "
-                f"reward {'-' if math.isnan(reward) else f'{reward:.4f}'}, loss {row['total_loss']:.4f}")
+        filled = int(_PROGRESS_BAR_WIDTH * done / total)
+        line = f"[{'#' * filled}{'.' * (_PROGRESS_BAR_WIDTH - filled)}] {text}"
         if sys.stderr.isatty():
-            sys.stderr.write("\r" + text)
-        elif self.update == self.total_updates or self.update % max(1, self.total_updates // 10) == 0:
-            sys.stderr.write(text + "\n")
+            sys.stderr.write("\r" + line)
+            self._in_place_progress = True
+        elif done == total or done % max(1, total // 10) == 0:
+            sys.stderr.write(line + "\n")
         sys.stderr.flush()
+
+    def finish(self) -> None:
+        """Flushes TensorBoard and ends an in-place progress line."""
+        self._writer.flush()
+        if self._in_place_progress:
+            sys.stderr.write("\n")
+            self._in_place_progress = False

@@ -6,12 +6,12 @@ import os
 import numpy as np
 import pytest
 
-from rlgraph_xflow.agents import world_model_trainer
 from rlgraph_xflow.agents.agent import ObservationSizes
 from rlgraph_xflow.agents.world_model import WorldModelAgent
-from rlgraph_xflow.env.observation import GRAPH_TUPLE
-from rlgraph_xflow.execution.local import LocalExecution
 from rlgraph_xflow.core.metrics_log import read_metrics_csv
+from rlgraph_xflow.env.observation import GRAPH_TUPLE
+from rlgraph_xflow.execution import training
+from rlgraph_xflow.execution.local import LocalExecution
 from rlgraph_xflow.execution.training import keep_best_prefix
 
 ENV_SPEC = {"graph": "squeezenet1_1", "max_steps": 3, "max_locations": 8, "reward": {"type": "incremental", "normalize": True}}
@@ -59,7 +59,8 @@ def finished_run(tmp_path_factory):
         patch.setattr(agent, "evaluate_world_model", recording_evaluate)
         patch.setattr(agent, "update_world_model", recording_update)
         patch.setattr(agent, "act", recording_act)
-        patch.setattr(world_model_trainer, "keep_best_prefix", recording_keep_best_prefix)
+        # The best-prefix record every trainer keeps (its base class, execution/training.py).
+        patch.setattr(training, "keep_best_prefix", recording_keep_best_prefix)
         trainer = _trainer(agent, execution, run_dir)
         summary = trainer.run()
     return {"agent": agent, "execution": execution, "run_dir": run_dir, "trainer": trainer, "summary": summary,
