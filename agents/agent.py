@@ -40,7 +40,7 @@ class Agent:
 
     learns = True
     # Whether a run may train it on training.pretraining's environment first
-    # (rlgraph_xflow.agent_run.pretrain): its trainer must start from the
+    # (rlgraph_xflow.runs.agent_run.pretrain): its trainer must start from the
     # agent's current weights and keep nothing of an earlier environment.
     pretrainable = False
 

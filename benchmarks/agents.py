@@ -69,7 +69,7 @@ def main() -> None:
 
 def run_graph(graph: str, config, rules, budget: int) -> tuple[str, float, float]:
     """Trains PPO on `graph` and runs both searches; returns the cell, PPO's and backtracking's costs (ms)."""
-    from rlgraph_xflow.agent_run import run_agent
+    from rlgraph_xflow.runs.agent_run import run_agent
     from rlgraph_xflow.graphs import substitutions
     from rlgraph_xflow.optimize.pipeline import load_model
 

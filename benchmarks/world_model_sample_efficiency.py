@@ -23,7 +23,7 @@ import sys
 
 
 def _policy_and_exported_costs(config: str, overrides: list, steps: int, out: str) -> tuple:
-    from rlgraph_xflow.run import main as run_main
+    from rlgraph_xflow.runs.run_command import main as run_main
 
     status = run_main([config, *overrides, f"training.total_env_steps={steps}", "--out", out])
     if status != 0:

@@ -31,7 +31,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from rlgraph_xflow.config import load_config
-from rlgraph_xflow.run import main as run_main
+from rlgraph_xflow.runs.run_command import main as run_main
 
 DEFAULT_TEMPERATURES = (0.1, 0.5, 1.0, 1.5, 2.0, 3.0)
 
@@ -135,7 +135,3 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     write_tables(records, summary, arguments.out, arguments.config)
     print(open(os.path.join(arguments.out, "temperature_sweep.md")).read())
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

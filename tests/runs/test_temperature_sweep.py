@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from rlgraph_xflow.temperature_sweep import summarise
+from rlgraph_xflow.runs.temperature_sweep import summarise
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BRIEF = ["training.total_env_steps=8", "training.checkpoint_every=1", "training.random_baseline_episodes=1",

@@ -77,7 +77,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from rlgraph_xflow.agent_run import run_agent
+from rlgraph_xflow.runs.agent_run import run_agent
 from rlgraph_xflow.config import ConfigError, load_config
 from rlgraph_xflow.core.registry import SpecError
 from rlgraph_xflow.core.validation import is_int, is_number
@@ -547,11 +547,3 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finished = [outcome for outcome in outcomes if outcome["status"] == "ok"]
     print(f"{len(finished)}/{len(outcomes)} trials finished; summary: {os.path.join(out, 'summary.md')} and summary.csv")
     return 0 if len(finished) == len(outcomes) else EXIT_TRIAL_FAILED
-
-
-if __name__ == "__main__":
-    # The importable module's main, not this __main__ copy: Ray then pickles
-    # tune_trainable and TrialFailed by reference to rlgraph_xflow.tune.
-    from rlgraph_xflow.tune import main as importable_main
-
-    sys.exit(importable_main())

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from rlgraph_xflow.config import load_config
-from rlgraph_xflow.tune import SweepError, load_sweep
+from rlgraph_xflow.runs.tune import SweepError, load_sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEPS = sorted(glob.glob(os.path.join(ROOT, "configs", "sweeps", "*.yaml")))
@@ -45,7 +45,7 @@ def test_the_alpha_beta_sweep_is_the_dissertations_grid():
 
 @pytest.mark.parametrize("path", SWEEPS, ids=os.path.basename)
 def test_every_shipped_sweep_loads_and_its_trial_configs_resolve(path):
-    from rlgraph_xflow.tune import _check_trial_configs
+    from rlgraph_xflow.runs.tune import _check_trial_configs
 
     sweep = load_sweep(path)
     trials = sweep.trials()
@@ -107,7 +107,7 @@ def test_a_bad_sweep_file_names_file_line_and_key(tmp_path, body, message):
 
 
 def test_a_swept_key_outside_the_config_and_a_clashing_override_are_refused(tmp_path):
-    from rlgraph_xflow.tune import _check_trial_configs
+    from rlgraph_xflow.runs.tune import _check_trial_configs
 
     sweep = load_sweep(_write(tmp_path, "config: QUICKSTART\nparameters:\n  - {key: agent.optimiser.learning_rate, grid: [0.1]}\n"))
     with pytest.raises(SweepError, match="'agent.optimiser' is not a mapping"):

@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import pytest
 
-from rlgraph_xflow.agent_run import BEST_TRAINING_EPISODE, GREEDY_POLICY, ORIGINAL, SAMPLED_POLICY, run_agent, select_exported_graph
+from rlgraph_xflow.runs.agent_run import BEST_TRAINING_EPISODE, GREEDY_POLICY, ORIGINAL, SAMPLED_POLICY, run_agent, select_exported_graph
 from rlgraph_xflow.config import load_config
 from rlgraph_xflow.env.xflow_env import XflowEnv
 from rlgraph_xflow.execution.episodes import ReplayMismatch, replay_steps
@@ -142,7 +142,7 @@ def test_when_every_candidate_measures_slower_the_original_is_exported(tmp_path,
     ("export=[allow_slower]", "export", "expected a mapping such as {allow_slower: true}"),
 ])
 def test_bad_export_settings_name_the_key(override, key_path, message):
-    from rlgraph_xflow.agent_run import build_agent_run
+    from rlgraph_xflow.runs.agent_run import build_agent_run
     from rlgraph_xflow.core.registry import SpecError
 
     with pytest.raises(SpecError, match=re.escape(message)) as caught:
@@ -177,7 +177,7 @@ def _brief_config(*extra):
 
 
 def test_pretraining_comes_first_and_training_continues_from_its_weights(tmp_path):
-    from rlgraph_xflow.agent_run import build_agent_run
+    from rlgraph_xflow.runs.agent_run import build_agent_run
     from rlgraph_xflow.core import checkpoint
     from rlgraph_xflow.execution.local import LocalExecution
     from rlgraph_xflow.core.metrics_log import MetricsLog
@@ -220,7 +220,7 @@ def test_pretraining_comes_first_and_training_continues_from_its_weights(tmp_pat
 
 
 def test_a_run_stopped_after_pretraining_resumes_into_training(tmp_path):
-    from rlgraph_xflow.agent_run import build_agent_run, pretrain
+    from rlgraph_xflow.runs.agent_run import build_agent_run, pretrain
 
     (tmp_path / "straight").mkdir()
     straight = run_agent(_brief_config(), str(tmp_path / "straight"))
@@ -245,7 +245,7 @@ def test_a_run_stopped_after_pretraining_resumes_into_training(tmp_path):
     ("training.pretraining={env: {max_steps: 4}, total_env_steps: 0}", "training.pretraining.total_env_steps", "int >= 1, got 0"),
 ])
 def test_bad_pretraining_specs_name_the_key(override, key_path, message):
-    from rlgraph_xflow.agent_run import build_agent_run
+    from rlgraph_xflow.runs.agent_run import build_agent_run
     from rlgraph_xflow.core.registry import SpecError
 
     with pytest.raises(SpecError, match=message) as caught:
@@ -254,7 +254,7 @@ def test_bad_pretraining_specs_name_the_key(override, key_path, message):
 
 
 def test_pretraining_needs_the_runs_observation_sizes_and_a_pretrainable_agent(tmp_path):
-    from rlgraph_xflow.agent_run import build_agent_run
+    from rlgraph_xflow.runs.agent_run import build_agent_run
     from rlgraph_xflow.core.registry import SpecError
 
     other_cap = "training.pretraining={env: {max_locations: 7}, total_env_steps: 8}"

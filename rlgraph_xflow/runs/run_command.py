@@ -30,7 +30,7 @@ import numpy as np
 import tree
 
 import rlgraph_xflow.components  # noqa: F401  (registers the component types)
-from rlgraph_xflow.agent_run import build_agent_run, run_agent
+from rlgraph_xflow.runs.agent_run import build_agent_run, run_agent
 from rlgraph_xflow.config import ConfigError, load_config
 from rlgraph_xflow.core import Executor, space_from_spec
 from rlgraph_xflow.core.meta_graph import TraceError
@@ -206,7 +206,3 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except VerificationFailed as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_NOT_VERIFIED
-
-
-if __name__ == "__main__":
-    sys.exit(main())
