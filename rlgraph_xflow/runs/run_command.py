@@ -1,6 +1,7 @@
 """`python -m rlgraph_xflow.run CONFIG [key=value ...] [--out DIR] [--dry-run] [--resume]`
 
-Wires a config to what it declares and runs it. Two kinds of config:
+The command behind the rlgraph_xflow.run entry point. Wires a config to
+what it declares and runs it. Two kinds of config:
 
 * An agent run (`agent:`, `env:`, optional `execution:` and `training:`):
   composes the environments, the execution and the agent's component graph,

@@ -1,10 +1,11 @@
 """`python -m rlgraph_xflow.temperature_sweep CONFIG [key=value ...] --seeds 0 1 2 --out DIR`
 
-Trains the world-model agent of CONFIG once per (temperature tau, seed),
+The command behind the rlgraph_xflow.temperature_sweep entry point. Trains
+the world-model agent of CONFIG once per (temperature tau, seed),
 sequentially, each point a normal run directory DIR/tau-<tau>/seed-<seed>
-(as `python -m rlgraph_xflow.run` writes it), and tabulates, like the
-dissertation's Table 4.3, the world-model score against the real score,
-mean +- standard deviation over seeds:
+(as `python -m rlgraph_xflow.run` writes it: run_command.main runs it), and
+tabulates, like the dissertation's Table 4.3, the world-model score against
+the real score, mean +- standard deviation over seeds:
 
   world-model score: the runtime change the world model predicts for the
     trained controller's greedy policy (its mean dream return; with a

@@ -1,7 +1,8 @@
 """`python -m rlgraph_xflow.tune SWEEP.yaml [key=value ...] [--out DIR] [--address ADDRESS]`
 
-Runs a hyperparameter sweep on Ray Tune: grid or random search over dotted
-config keys of a run config; every trial is a normal agent run (its own run
+The command behind the rlgraph_xflow.tune entry point. Runs a
+hyperparameter sweep on Ray Tune: grid or random search over dotted config
+keys of a run config; every trial is a normal agent run (its own run
 directory DIR/trials/<trial> with config.yaml, metrics.csv, checkpoints,
 optimized.onnx, result.json, report.md), so trials run in parallel on a
 local Ray or on a cluster. At the end DIR/summary.csv and DIR/summary.md
