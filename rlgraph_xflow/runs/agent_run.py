@@ -1,22 +1,22 @@
-"""A training run from a config: agent + environment + execution -> verified graph + report.
+"""An agent run from a config: agent + environment + execution -> verified graph + report.
 
-Functions in this file:
+Classes and functions in this file:
   build_agent_run: composes the execution (which builds the environments)
-    and the agent from the config, checking every spec with its key path.
-  ExportChoice: the candidates a run may export, cheapest first, and every
-    candidate's episode.
-  select_exported_graph: ranks the greedy policy's graph, the best graph of
-    the sampled policy's episodes and the best graph training reached by
-    estimated cost (the last two rebuilt by replaying their exact steps, and
-    checked to reach the recorded runtime).
-  run_agent: trains (or resumes), evaluates the greedy policy in the real
-    environment (its graph: the cheapest its episode reached) and, with
-    `training.sampled_evaluation_episodes` K > 0, K episodes of the trained
-    policy's sampled actions; verifies the candidates in onnxruntime and
-    exports the cheapest one that does not measure slower than the original
-    (else the original itself; `export.allow_slower: true` exports the
-    cheapest anyway), compares the greedy policy with a random agent, and
-    writes result.json and report.md.
+    and the agent from the config, checking every spec with its key path
+    (AgentRun).
+  pretrain: curriculum pretraining on training.pretraining's environment.
+  run_agent: an agent run, as a short sequence of named steps:
+    train: pretrains, then trains (or resumes) the agent (Training).
+    evaluate (runs/evaluation.py): the greedy policy in the real environment
+      (its graph: the cheapest its episodes reached), with
+      `training.sampled_evaluation_episodes` K > 0 K episodes of the trained
+      policy's sampled actions, and the random agent.
+    choose_export (runs/export_choice.py): ranks the candidates by estimated cost.
+    verify: verifies the candidates in onnxruntime and exports the cheapest
+      one that does not measure slower than the original (else the original
+      itself; `export.allow_slower: true` exports the cheapest anyway);
+      writes optimized.onnx and result.json.
+    report: report.md with its plots.
 
 result.json's final_cost_ms, cost_reduction, applied and steps describe the
 exported graph; greedy_policy_cost_ms, sampled_policy_cost_ms (null when K
@@ -31,9 +31,7 @@ policy (what the agent learned) with the random agent, as before.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import time
 from typing import Any, Optional
 
 from rlgraph_xflow.agents import AGENTS
@@ -42,17 +40,15 @@ from rlgraph_xflow.core.checkpoint import read_latest_pointer
 from rlgraph_xflow.core.registry import SpecError, did_you_mean
 from rlgraph_xflow.core.validation import check_bool, check_int_at_least, is_int
 from rlgraph_xflow.env import ENVIRONMENTS
-from rlgraph_xflow.execution.episodes import (cheapest_prefix, replay_steps, run_greedy_episode, run_random_episodes,
-                                      run_sampled_episodes)
 from rlgraph_xflow.execution import EXECUTIONS
+from rlgraph_xflow.execution.training import TrainingSummary
 from rlgraph_xflow.graphs.latency import LatencyProtocol
-from rlgraph_xflow.optimize.pipeline import ExportCandidate, load_model, write_verified_graph
+from rlgraph_xflow.optimize.pipeline import load_model, write_verified_graph
 from rlgraph_xflow.reporting import write_report
-from rlgraph_xflow.execution.training import keep_best_prefix
+from rlgraph_xflow.runs.evaluation import Evaluation, evaluate
+from rlgraph_xflow.runs.export_choice import (BEST_TRAINING_EPISODE, ORIGINAL, SAMPLED_POLICY, ExportChoice, export_candidates,
+                                              select_exported_graph)
 
-GREEDY_POLICY, SAMPLED_POLICY, BEST_TRAINING_EPISODE = "greedy_policy", "sampled_policy", "best_training_episode"
-# result_source when every candidate measured slower than the original and the original was exported.
-ORIGINAL = "original"
 EXPORT_DEFAULTS = {"allow_slower": False, "latency_rounds": 7, "latency_runs_per_round": 10}
 # The fewest alternating rounds a latency comparison may use (as the optimize CLI).
 _MIN_LATENCY_ROUNDS = 3
@@ -201,144 +197,122 @@ def pretrain(run: AgentRun, run_dir: str, resume: bool = False):
         execution.close()
 
 
-def _reward_unit(reward_spec) -> str:
-    normalized = isinstance(reward_spec, dict) and reward_spec.get("normalize")
-    return "fraction of the initial runtime" if normalized else "ms"
-
-
 @dataclasses.dataclass
-class ExportChoice:
-    """What a run may export, in the order it tries the candidates.
+class Training:
+    """What the train step returns: the run's TrainingSummary, and its pretraining's (None without pretraining)."""
 
-    Attributes:
-        exported: the EpisodeResult of the cheapest candidate (what the run
-            exports unless it measures slower than the original).
-        source: its source: GREEDY_POLICY, SAMPLED_POLICY or BEST_TRAINING_EPISODE.
-        candidates: source -> its EpisodeResult, for every candidate the run
-            had (the sampled and training ones replayed).
-        ranked: the candidates' sources, cheapest first (ties in preference order).
+    summary: TrainingSummary
+    pretraining: Optional[TrainingSummary]
+
+
+def train(run: AgentRun, run_dir: str, resume: bool = False) -> Training:
+    """Step 1: pretrains (with training.pretraining), then trains the agent, continuing checkpoints if `resume`.
+
+    The run's execution is closed afterwards (its environments stay usable
+    for evaluation: execution.make_env).
     """
-
-    exported: Any
-    source: str
-    candidates: dict
-    ranked: list
-
-
-def select_exported_graph(env, greedy_episode, best_training_prefix, best_sampled_prefix=None) -> ExportChoice:
-    """Ranks the graphs a run may export by estimated cost; the cheapest comes first.
-
-    Args:
-        env: an XflowEnv like the training environments (used to replay).
-        greedy_episode: the greedy policy's EpisodeResult.
-        best_training_prefix: the trainer's BestTrainingPrefix, or None.
-        best_sampled_prefix: the cheapest graph the sampled policy's episodes
-            reached, as a BestTrainingPrefix (runtime and steps), or None.
-
-    Returns:
-        The ExportChoice. On equal cost the greedy policy's graph comes first,
-        then the sampled policy's: what the trained policy does comes before
-        what training happened to meet.
-
-    Raises:
-        ReplayMismatch: replaying a prefix does not reach its recorded
-            runtime (a non-deterministic environment).
-    """
-    candidates = {GREEDY_POLICY: greedy_episode}
-    for source, prefix in ((SAMPLED_POLICY, best_sampled_prefix), (BEST_TRAINING_EPISODE, best_training_prefix)):
-        if prefix is not None:
-            candidates[source] = replay_steps(env, prefix.steps, prefix.runtime_ms)
-    # sorted is stable, and candidates are in preference order.
-    ranked = sorted(candidates, key=lambda name: candidates[name].final_runtime_ms)
-    return ExportChoice(candidates[ranked[0]], ranked[0], candidates, ranked)
-
-
-def run_agent(config, run_dir: str, resume: bool = False) -> dict:
-    """Trains, evaluates, verifies and reports; returns result.json's content."""
-    run = build_agent_run(config)
-    executor = getattr(run.agent, "executor", None)
-    if executor is not None:
-        with open(os.path.join(run_dir, "meta_graph.dot"), "w") as stream:
-            stream.write(executor.meta_graph.to_dot())
-        print(executor.summary(), flush=True)
-    training = run.training
     try:
         pretraining = pretrain(run, run_dir, resume)
         if pretraining is not None and resume:
             # A run stopped during (or right after) pretraining has no checkpoint of its own yet: it starts now.
             resume = _has_checkpoint(run_dir)
-        trainer = run.agent.make_trainer(run.execution, run_dir, training, run.seed)
-        summary = trainer.run(resume=resume)
+        trainer = run.agent.make_trainer(run.execution, run_dir, run.training, run.seed)
+        return Training(trainer.run(resume=resume), pretraining)
     finally:
         run.execution.close()
 
-    # Evaluation is scored by cost alone: no exploration bonus.
-    env = run.execution.make_env(novelty_bonus=0.0)
-    initial_cost = env.reset()[1]["runtime_ms"]
-    greedy = None
-    for _ in range(training["evaluation_episodes"]):
-        episode = cheapest_prefix(env, run_greedy_episode(run.agent, env))
-        if greedy is None or episode.final_runtime_ms < greedy.final_runtime_ms:
-            greedy = episode
-    sampled_episodes = training["sampled_evaluation_episodes"]
-    best_sampled = None
-    evaluation_start = time.perf_counter()
-    if sampled_episodes:
-        # As many environments as training stepped together, so one batched act serves them all.
-        envs = [env] + [run.execution.make_env(novelty_bonus=0.0) for _ in range(min(sampled_episodes, run.execution.num_envs) - 1)]
-        best_sampled = keep_best_prefix(None, run_sampled_episodes(run.agent, envs, sampled_episodes))
-    sampling_seconds = time.perf_counter() - evaluation_start
-    choice = select_exported_graph(env, greedy, summary.best_training_prefix, best_sampled)
+
+def choose_export(env, evaluation: Evaluation, training: Training) -> ExportChoice:
+    """Step 3: ranks the greedy policy's graph, the sampled policy's best and training's best by estimated cost."""
+    return select_exported_graph(env, evaluation.greedy, training.summary.best_training_prefix, evaluation.best_sampled)
+
+
+def _result_fields(config, run: AgentRun, env, evaluation: Evaluation, choice: ExportChoice, training: Training) -> dict:
+    """result.json's fields that verification does not fill in."""
     sampled_episode = choice.candidates.get(SAMPLED_POLICY)
     training_episode = choice.candidates.get(BEST_TRAINING_EPISODE)
-    random_episodes = run_random_episodes(env, training["random_baseline_episodes"], seed=run.seed)
-    random_costs = [episode.final_runtime_ms for episode in random_episodes]
-
-    report = {
+    summary, pretraining = training.summary, training.pretraining
+    random_cost = evaluation.random_cost_ms
+    return {
         "model": str(run.env_spec.get("graph")),
         "agent": config.get("agent")["type"],
         "search": None,
         "cost_model": env.cost_model,
         "device": env.device,
-        "initial_cost_ms": initial_cost,
+        "initial_cost_ms": evaluation.initial_cost_ms,
         # Replaced by the exported candidate's own source; stays when the original is exported.
         "result_source": ORIGINAL,
-        "greedy_policy_cost_ms": greedy.final_runtime_ms,
+        "greedy_policy_cost_ms": evaluation.greedy.final_runtime_ms,
         "sampled_policy_cost_ms": sampled_episode.final_runtime_ms if sampled_episode is not None else None,
-        "sampled_evaluation_episodes": sampled_episodes,
-        "sampled_evaluation_seconds": sampling_seconds,
+        "sampled_evaluation_episodes": evaluation.sampled_episodes,
+        "sampled_evaluation_seconds": evaluation.sampling_seconds,
         "best_training_cost_ms": training_episode.final_runtime_ms if training_episode is not None else None,
         "env_steps": summary.env_steps,
         "train_seconds": summary.train_seconds,
         "pretraining_env_steps": pretraining.env_steps if pretraining is not None else 0,
         "pretraining_seconds": pretraining.train_seconds if pretraining is not None else 0.0,
         "search_seconds": summary.train_seconds,
-        "random_agent_final_cost_ms": sum(random_costs) / len(random_costs) if random_costs else None,
-        "beats_random_agent": bool(random_costs) and greedy.final_runtime_ms < sum(random_costs) / len(random_costs),
+        "random_agent_final_cost_ms": random_cost,
+        "beats_random_agent": random_cost is not None and evaluation.greedy.final_runtime_ms < random_cost,
         **summary.extra_result,
     }
+
+
+def verify(run: AgentRun, env, choice: ExportChoice, fields: dict, run_dir: str) -> dict:
+    """Step 4: verifies the candidates against the original in onnxruntime, times them, exports one; returns result.json.
+
+    Writes optimized.onnx (the cheapest candidate that does not measure
+    slower than the original, else the original; with export.allow_slower
+    the cheapest) and result.json: `fields` plus the verification's
+    (rlgraph_xflow.optimize.pipeline.write_verified_graph).
+
+    Raises:
+        RuntimeError: the environment's graph is not the model reloaded from the config.
+        VerificationFailed: a candidate's outputs differ from the original's.
+    """
     loaded = load_model(run.env_spec["graph"], batch_size=run.env_spec.get("batch_size", 1),
                         sequence_length=run.env_spec.get("sequence_length"), seed=run.seed,
                         graph_options=run.env_spec.get("graph_options"))
     if loaded.graph.hash() != env.initial_graph.hash():
         raise RuntimeError(f"the environment's graph and the reloaded {loaded.name!r} differ; cannot verify against it")
-    candidates = []
-    for source in choice.ranked:
-        episode = choice.candidates[source]
-        candidates.append(ExportCandidate(source, episode.final_graph, episode.applied_steps, {
-            "final_cost_ms": episode.final_runtime_ms,
-            "cost_reduction": (initial_cost - episode.final_runtime_ms) / initial_cost if initial_cost > 0 else 0.0,
-            "applied": episode.applied_xfer_names,
-            "steps": [list(step) for step in episode.applied_steps],
-            "result_source": source,
-        }))
-    result = write_verified_graph(loaded, env.library, candidates, report, run_dir, max_locations=env.max_locations,
-                                  seed=run.seed, allow_slower=run.export["allow_slower"],
-                                  protocol=LatencyProtocol(rounds=run.export["latency_rounds"],
-                                                           runs_per_round=run.export["latency_runs_per_round"]))
+    return write_verified_graph(loaded, env.library, export_candidates(choice, fields["initial_cost_ms"]), fields, run_dir,
+                                max_locations=env.max_locations, seed=run.seed, allow_slower=run.export["allow_slower"],
+                                protocol=LatencyProtocol(rounds=run.export["latency_rounds"],
+                                                         runs_per_round=run.export["latency_runs_per_round"]))
+
+
+def _reward_unit(reward_spec) -> str:
+    normalized = isinstance(reward_spec, dict) and reward_spec.get("normalize")
+    return "fraction of the initial runtime" if normalized else "ms"
+
+
+def report(config, run: AgentRun, env, choice: ExportChoice, training: Training, result: dict, run_dir: str) -> None:
+    """Step 5: report.md with its plots (rlgraph_xflow.reporting.write_report), the exported graph's xfers last."""
     exported = choice.candidates.get(result["result_source"])
     write_report(run_dir, os.path.join(run_dir, "metrics.csv"), result, env.xfer_names,
-                 summary.last_applied_per_episode + [exported.applied_xfer_ids if exported is not None else []],
+                 training.summary.last_applied_per_episode + [exported.applied_xfer_ids if exported is not None else []],
                  title=f"{config.get('name') or 'run'}: {result['agent']} on {result['model']}",
                  reward_unit=_reward_unit(run.env_spec.get("reward")))
+
+
+def _write_meta_graph(run: AgentRun, run_dir: str) -> None:
+    """meta_graph.dot and the build summary of an agent with a component graph."""
+    executor = getattr(run.agent, "executor", None)
+    if executor is not None:
+        with open(os.path.join(run_dir, "meta_graph.dot"), "w") as stream:
+            stream.write(executor.meta_graph.to_dot())
+        print(executor.summary(), flush=True)
+
+
+def run_agent(config, run_dir: str, resume: bool = False) -> dict:
+    """Trains, evaluates, chooses the export, verifies it and reports; returns result.json's content."""
+    run = build_agent_run(config)
+    _write_meta_graph(run, run_dir)
+    training = train(run, run_dir, resume)
+    # Evaluation is scored by cost alone: no exploration bonus.
+    env = run.execution.make_env(novelty_bonus=0.0)
+    evaluation = evaluate(run.agent, run.execution, env, run.training, run.seed)
+    choice = choose_export(env, evaluation, training)
+    result = verify(run, env, choice, _result_fields(config, run, env, evaluation, choice, training), run_dir)
+    report(config, run, env, choice, training, result, run_dir)
     return result

@@ -8,15 +8,16 @@ import numpy as np
 import onnx
 import pytest
 
-from rlgraph_xflow.runs.agent_run import BEST_TRAINING_EPISODE, GREEDY_POLICY, ORIGINAL, SAMPLED_POLICY, run_agent, select_exported_graph
 from rlgraph_xflow.config import load_config
 from rlgraph_xflow.env.xflow_env import XflowEnv
 from rlgraph_xflow.execution.episodes import ReplayMismatch, replay_steps
+from rlgraph_xflow.execution.training import BestTrainingPrefix
 from rlgraph_xflow.graphs import export, verify, zoo
 from rlgraph_xflow.graphs.latency import VERDICTS, LatencyProtocol, LatencySamples
-from rlgraph_xflow.execution.training import BestTrainingPrefix
+from rlgraph_xflow.runs.agent_run import run_agent
+from rlgraph_xflow.runs.export_choice import BEST_TRAINING_EPISODE, GREEDY_POLICY, ORIGINAL, SAMPLED_POLICY, select_exported_graph
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The quickstart, shortened as tests/test_configs.py shortens it.
 SHORT = ["training.total_env_steps=8", "training.checkpoint_every=1", "training.random_baseline_episodes=1",
          "agent.num_envs=2", "agent.rollout_steps=4", "agent.epochs=1", "agent.minibatch_size=8", "env.max_steps=3",
@@ -178,10 +179,10 @@ def _brief_config(*extra):
 
 def test_pretraining_comes_first_and_training_continues_from_its_weights(tmp_path):
     from rlgraph_xflow.runs.agent_run import build_agent_run
-    from rlgraph_xflow.core import checkpoint
-    from rlgraph_xflow.execution.local import LocalExecution
-    from rlgraph_xflow.core.metrics_log import MetricsLog
     from rlgraph_xflow.agents.ppo_trainer import METRIC_FIELDS
+    from rlgraph_xflow.core import checkpoint
+    from rlgraph_xflow.core.metrics_log import MetricsLog
+    from rlgraph_xflow.execution.local import LocalExecution
 
     (tmp_path / "run").mkdir()
     result = run_agent(_brief_config(), str(tmp_path / "run"))

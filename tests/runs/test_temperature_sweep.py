@@ -10,7 +10,7 @@ import pytest
 
 from rlgraph_xflow.runs.temperature_sweep import summarise
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BRIEF = ["training.total_env_steps=8", "training.checkpoint_every=1", "training.random_baseline_episodes=1",
          "agent.num_envs=2", "agent.rollout_steps=4", "agent.epochs=1", "agent.minibatch_size=64", "env.max_steps=3",
          "agent.dream_envs=8", "agent.dream_rollout_steps=4"]
