@@ -1,8 +1,13 @@
 """rlgraph_xflow: RL agents, declared as component graphs, that optimise DNN
 computation graphs with a TASO-like substitution engine.
 
-Sub-packages: core (component framework), components, agents, ops (the C++
-engine and its faces), graphs (ONNX I/O and the model zoo), env.
+Sub-packages, one a layer (README.md, "Layout", says who may import whom):
+core (component framework, checkpoints, metrics.csv), ops (the C++ engine
+and its faces), graphs (ONNX I/O, the model zoo, verification, costs), env,
+execution (rollouts, episodes, the trainers' shared base), components,
+agents (each agent beside its trainer), reporting, optimize (search and
+verified export), runs (agent runs and sweeps). At the root: config.py,
+tf_runtime.py and the CLI entry points run.py, tune.py, temperature_sweep.py.
 Importing the package writes nothing and does not import TensorFlow.
 """
 import os as _os
