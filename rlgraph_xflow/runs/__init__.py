@@ -1,12 +1,19 @@
-"""Runs: what `python -m rlgraph_xflow.run`, `.tune` and `.temperature_sweep` do.
+"""Runs: an agent run from a config, and the sweeps made of agent runs.
 
 Modules:
+  agent_run: an agent run as named steps: train, evaluate, choose the
+    export, verify, report (run_agent); build_agent_run composes it.
+  evaluation: the evaluate step: the greedy policy, sampled episodes and the
+    random agent in the real environment.
+  export_choice: the candidates a run may export, ranked by estimated cost.
   run_command: the `python -m rlgraph_xflow.run` command: a config's agent
-    run or component graph, its run directory, its exit status.
-  agent_run: an agent run: train, evaluate, choose the export, verify, report.
-  tune: hyperparameter sweeps on Ray Tune, every trial an agent run.
-  temperature_sweep: the world model's temperature against seeds.
+    run or plain component graph, its run directory, its exit status.
+  tune: `python -m rlgraph_xflow.tune`, hyperparameter sweeps on Ray Tune.
+  temperature_sweep: `python -m rlgraph_xflow.temperature_sweep`, the world
+    model's temperature against seeds.
 
-The layer above agents: nothing below it (agents, execution, env, graphs,
-components, core) imports it; the CLI stubs at the package root do.
+The layer above agents: it may import every layer below (agents, execution,
+env, graphs, ops, components, core, and reporting and optimize, which serve
+it); nothing below imports it. The CLI stubs at the package root (run.py,
+tune.py, temperature_sweep.py) are its entry points.
 """

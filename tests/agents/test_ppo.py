@@ -1,6 +1,4 @@
 """PPO: learns a known optimum, refuses bad specs, acts validly, imitates (its trainer: test_ppo_trainer.py)."""
-import os
-
 import numpy as np
 import pytest
 
