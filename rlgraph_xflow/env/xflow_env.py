@@ -127,7 +127,8 @@ def resolve_graph(graph, batch_size: int = 1, sequence_length: Optional[int] = N
             return load(model)
         if name.endswith(".onnx") or os.path.exists(name):
             return load(name, batch_size=batch_size)
-        raise SpecError(key_path, f"{name!r} is neither a zoo model{did_you_mean(name, zoo.names())} nor an .onnx file; zoo models: {', '.join(zoo.names())}")
+        hint = did_you_mean(name, zoo.names())
+        raise SpecError(key_path, f"{name!r} is neither a zoo model{hint} nor an .onnx file; zoo models: {', '.join(zoo.names())}")
     raise SpecError(key_path, f"expected a zoo model name, an .onnx path or an XflowGraph, got {type(graph).__name__}")
 
 
