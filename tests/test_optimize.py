@@ -115,7 +115,10 @@ def tiny(tmp_path_factory):
                                   for name in zoo.names()])
 def test_greedy_on_every_zoo_graph_is_verified_and_cheaper(name, tmp_path, capsys):
     # --allow-slower: the search's graph is exported whatever this machine's timing says (tested on its own below).
-    status, out, err = run_cli(capsys, name, "--search", "greedy", "--allow-slower", "--out", tmp_path, *FAST_LATENCY, *ZOO_OPTIONS.get(name, []))
+    # The analytic model: under measured costs what greedy finds depends on this machine's kernel timings (on a busy
+    # machine, sometimes no rewrite), and this test needs rewrites to verify; measured costs have their own test.
+    status, out, err = run_cli(capsys, name, "--search", "greedy", "--cost-model", "analytic", "--allow-slower", "--out", tmp_path,
+                               *FAST_LATENCY, *ZOO_OPTIONS.get(name, []))
     assert status == 0, err
     result = read_result(tmp_path)
     assert REQUIRED_KEYS <= set(result)
