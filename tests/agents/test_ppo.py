@@ -9,21 +9,10 @@ from rlgraph_xflow.env.observation import batch_observations
 from rlgraph_xflow.env.xflow_env import XflowEnv
 from rlgraph_xflow.execution.episodes import replay_steps, run_greedy_episode, run_random_episodes
 from rlgraph_xflow.execution.local import LocalExecution
-from rlgraph_xflow.graphs import load, substitutions
 from rlgraph_xflow.optimize.replay import replay
 
 from tests.agents.small_ppo import SELF_IMITATION, SMALL_AGENT, small_ppo_agent
-from tests.agents.tiny_graphs import best_reachable_cost, conv_bn_relu_chain
-
-
-@pytest.fixture(scope="module")
-def rules():
-    return substitutions.load_rules()
-
-
-@pytest.fixture(scope="module")
-def tiny_graph():
-    return load(conv_bn_relu_chain())
+from tests.agents.tiny_graphs import best_reachable_cost
 
 
 def test_ppo_reaches_95_percent_of_the_optimal_reduction(tiny_graph, rules, tmp_path):

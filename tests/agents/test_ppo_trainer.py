@@ -5,20 +5,10 @@ import pytest
 from rlgraph_xflow.agents.ppo_trainer import METRIC_FIELDS, PPOTrainer
 from rlgraph_xflow.core.metrics_log import MetricsLog
 from rlgraph_xflow.execution.local import LocalExecution
-from rlgraph_xflow.graphs import load, substitutions
+from rlgraph_xflow.graphs import load
 
 from tests.agents.small_ppo import SELF_IMITATION, SMALL_AGENT, small_ppo_agent
 from tests.agents.tiny_graphs import conv_bn_relu_chain
-
-
-@pytest.fixture(scope="module")
-def rules():
-    return substitutions.load_rules()
-
-
-@pytest.fixture(scope="module")
-def tiny_graph():
-    return load(conv_bn_relu_chain())
 
 
 def _trainer(run_dir, rules, updates, graph, self_imitation=None, reward="incremental"):
