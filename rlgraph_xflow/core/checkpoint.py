@@ -28,11 +28,12 @@ from __future__ import annotations
 import base64
 import json
 import os
-import tempfile
 import zipfile
 from typing import Any, Mapping, Optional
 
 import numpy as np
+
+from rlgraph_xflow.core.atomic_file import write_atomically
 
 LATEST_FILE = "latest.json"
 _POINTER_KEYS = ("agent", "state", "update")
@@ -52,27 +53,8 @@ def save_variables(variables: Mapping[str, object], path: str) -> str:
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     arrays = {name: np.asarray(variable) for name, variable in variables.items()}
-    _write_atomically(path, "wb", lambda stream: np.savez(stream, **arrays))
+    write_atomically(path, lambda stream: np.savez(stream, **arrays), mode="wb")
     return path
-
-
-def _write_atomically(path: str, mode: str, write) -> None:
-    """Calls write(stream) on a temporary file in path's folder, syncs it, renames it over `path`.
-
-    A reader sees the old file or the new one, never a partial write; a
-    failed write leaves no temporary file behind.
-    """
-    descriptor, temporary = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(descriptor, mode) as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def load_arrays(path: str) -> dict:
@@ -107,7 +89,7 @@ def restore_variables(variables: Mapping[str, object], path: str) -> None:
 
 def write_json_atomically(path: str, document: Any) -> None:
     """Writes JSON to a temporary file in the same folder, syncs it, renames it over `path`."""
-    _write_atomically(os.fspath(path), "w", lambda stream: json.dump(document, stream))
+    write_atomically(path, lambda stream: json.dump(document, stream))
 
 
 def _encode_bytes(value):

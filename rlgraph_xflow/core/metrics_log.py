@@ -30,9 +30,9 @@ import math
 import numbers
 import os
 import pathlib
-import tempfile
 from typing import Mapping, Sequence, Union
 
+from rlgraph_xflow.core.atomic_file import write_atomically
 from rlgraph_xflow.core.validation import is_instance_not_bool
 
 CellValue = Union[float, str]
@@ -273,15 +273,5 @@ class MetricsLog:
                     dropped += 1
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows(kept)
-        descriptor, temporary = tempfile.mkstemp(prefix=self._path.name + ".", suffix=".tmp", dir=self._path.parent)
-        try:
-            with os.fdopen(descriptor, "w", newline="", encoding="utf-8") as stream:
-                stream.write(buffer.getvalue())
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, self._path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
+        write_atomically(self._path, lambda stream: stream.write(buffer.getvalue()), encoding="utf-8", newline="")
         return dropped

@@ -23,9 +23,9 @@ import json
 import math
 import os
 import pathlib
-import tempfile
 from typing import Mapping
 
+from rlgraph_xflow.core.atomic_file import write_atomically
 from rlgraph_xflow.core.validation import is_number
 
 _FORMAT = "rlgraph_xflow.cost_cache"
@@ -154,17 +154,7 @@ class CostCache:
     def _write(self, devices: dict[str, dict[str, float]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         document = {"format": _FORMAT, "version": _VERSION, "devices": devices}
-        handle, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(document, stream, indent=1, sort_keys=True)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
+        write_atomically(self.path, lambda stream: json.dump(document, stream, indent=1, sort_keys=True), encoding="utf-8")
 
     def __len__(self) -> int:
         return sum(len(table) for table in self._devices.values())
