@@ -49,7 +49,7 @@ import atexit
 import os
 import shutil
 import tempfile
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 

@@ -84,7 +84,6 @@ def _stats(arguments) -> int:
     source = resolve_cost_source(arguments.cost_model, arguments.device, arguments.cost_table)
     name, graph = _load(arguments)
     cost = graph.cost(provider=source.measured, device=source.device) if source.measured else graph.cost("analytic", device=source.device)
-    device = source.device
     row = {
         "name": name,
         "num_ops": graph.num_ops,

@@ -110,7 +110,7 @@ def write_tables(records: Sequence[dict], summary: Sequence[dict], out: str, con
         if row is best:
             cells = [f"**{cell}**" for cell in cells]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", f"Best real score in bold. Each point is a run directory under tau-<tau>/seed-<seed>."]
+    lines += ["", "Best real score in bold. Each point is a run directory under tau-<tau>/seed-<seed>."]
     with open(os.path.join(out, "temperature_sweep.md"), "w") as stream:
         stream.write("\n".join(lines) + "\n")
 
