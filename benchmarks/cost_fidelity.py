@@ -1041,6 +1041,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"cost models: {' '.join(model.name for model in arguments.models)} (default {arguments.default_model}); "
           f"searches priced with {' and '.join(model.name for model in arguments.search_costs)}, backtracking budget {arguments.budget}; "
           f"{arguments.walks} walk{'s' if arguments.walks != 1 else ''} of {arguments.min_steps}..{arguments.max_steps} steps x {arguments.points} points, seed {arguments.seed}")
+    table_conditions = None
+    measured_models = [model for model in (*arguments.models, *arguments.search_costs) if model.provider == "measured"]
+    if measured_models:
+        # Building the source calibrates a new table, before anything else loads the machine.
+        table_conditions = _cost_source(measured_models[0]).measured.describe_conditions()
+        print(f"measured kernel table: {table_conditions}")
     records = []
     for name in arguments.graphs:
         try:
@@ -1053,7 +1059,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "default_model": arguments.default_model, "cost_models": [model.name for model in arguments.models],
                 "search_costs": [model.name for model in arguments.search_costs], "budget": arguments.budget, "alpha": arguments.alpha,
                 "walks": arguments.walks, "points": arguments.points, "min_steps": arguments.min_steps,
-                "max_steps": arguments.max_steps, "seed": arguments.seed, "graphs": records}
+                "max_steps": arguments.max_steps, "seed": arguments.seed, "measured_table_conditions": table_conditions, "graphs": records}
     os.makedirs(os.path.dirname(os.path.abspath(arguments.json_out)), exist_ok=True)
     with open(arguments.json_out + ".tmp", "w", encoding="utf-8") as handle:
         json.dump(document, handle, indent=1)

@@ -33,6 +33,20 @@ none. Where a graph does copy between layouts (a Split after merged convs,
 the graph's edges) the engine lists the copies (LayoutReorder) and each is
 priced by its tensor type, timed as the Reorder node of a 1x1 Conv.
 
+Why a reference kernel: on a shared machine a kernel timed while other work
+runs costs more, and a table filled over hours mixes loads (a table measured
+under load priced greedy's new resnet50 kernels 24% below the original's,
+against a real change of +3%). Each kernel is therefore timed in the same
+rounds as a fixed reference kernel (a 3x3 Conv), run for run, and stored as
+the median of its per-run ratios to the reference times the reference's own
+time when the table was calibrated. Load that slows both cancels; what is
+left is the reference's calibrated time, measured once, which sets the
+table's scale. The trade: a small single-threaded kernel slows less under
+load than the multi-threaded reference, so under heavy load it comes out
+cheap; small kernels are a small part of a graph's total. The table records
+when it was calibrated and the load average then (CONDITION_KEYS), so a
+table calibrated on a busy machine can be told apart.
+
 A table's device key names the CPU, the runtime and its version; a table
 measured on another machine is used as it is, and a kernel missing from it is
 a CostError naming the kernel and the device (it cannot be measured here).
@@ -67,10 +81,22 @@ from rlgraph_xflow.graphs.onnxruntime_session import import_onnxruntime
 from rlgraph_xflow.graphs.zoo_builder import ONNX_IR_VERSION, ONNX_OPSET
 from rlgraph_xflow.ops import KernelPricer
 
-__all__ = ["MeasuredCostModel", "calibrate_overheads", "kernel_model", "local_device_name", "measure_kernel"]
+__all__ = [
+    "MeasuredCostModel",
+    "ReferenceKernel",
+    "calibrate_overheads",
+    "kernel_model",
+    "local_device_name",
+    "measure_kernel",
+    "paired_ratio",
+]
 
 PER_KERNEL_KEY = "#per_kernel_ms"
 PER_CALL_KEY = "#per_call_ms"
+REFERENCE_KEY = "#reference_ms"
+CALIBRATED_AT_KEY = "#calibrated_unix_s"
+CALIBRATION_LOAD_KEY = "#calibration_load_1min"
+CONDITION_KEYS = (CALIBRATED_AT_KEY, CALIBRATION_LOAD_KEY)
 # Nodes onnxruntime adds to move a lone NCHWc kernel's input and output between layouts.
 _LAYOUT_NODES = ("ReorderInput", "ReorderOutput")
 
@@ -167,35 +193,117 @@ def _session(model: onnx.ModelProto, profile_prefix: str | None = None):
     return onnxruntime.InferenceSession(model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def _profiled_kernel_ms(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], runs: int, warmup: int,
-                        only: str | None = None) -> tuple[float, int]:
-    """(sum over the model's nodes of each node's median kernel time, number of nodes timed).
+class _ProfiledSession:
+    """A session whose per-node profile gives each run's kernel time."""
 
-    Layout reorders are left out, unless `only` names the one op type to time.
+    def __init__(self, model: onnx.ModelProto, folder: str, name: str, only: str | None = None) -> None:
+        self._session = _session(model, os.path.join(folder, name))
+        self._only = only
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> None:
+        self._session.run(None, dict(feeds))
+
+    def per_run_ms(self, runs: int) -> list[float]:
+        """Each of the last `runs` runs' summed kernel time; empty when no node ran.
+
+        Layout reorders are left out, unless `only` names the one op type to time.
+        """
+        events = json.loads(pathlib.Path(self._session.end_profiling()).read_text(encoding="utf-8"))
+        durations: dict[str, list[float]] = {}
+        for event in events:
+            name = event.get("name", "")
+            if event.get("cat") != "Node" or not name.endswith("_kernel_time"):
+                continue
+            op_name = event.get("args", {}).get("op_name")
+            if (op_name != self._only) if self._only is not None else (op_name in _LAYOUT_NODES):
+                continue
+            durations.setdefault(name, []).append(event["dur"] / 1e3)
+        if not durations:
+            return []
+        # Warm-up runs are profiled too; only the last `runs` of each node count.
+        per_node = [times[-runs:] for times in durations.values()]
+        if any(len(times) != runs for times in per_node):
+            raise RuntimeError(f"onnxruntime's profile holds {sorted(len(times) for times in per_node)} runs per node, expected {runs}")
+        return [sum(run) for run in zip(*per_node)]
+
+
+def _profiled_kernel_ms(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], runs: int, warmup: int,
+                        only: str | None = None, reference: "ReferenceKernel | None" = None) -> tuple[float, int]:
+    """(the model's kernel time in ms, number of runs with kernels: 0 when everything folded).
+
+    Without a reference: the median over runs of the summed kernel time.
+    With one: the reference is run before each run of the model, and the
+    result is paired_ratio(model runs, reference runs) x the reference's
+    calibrated time.
     """
     with tempfile.TemporaryDirectory(prefix="rlgraph_xflow_profile_") as folder:
-        session = _session(model, os.path.join(folder, "kernel"))
-        for _ in range(warmup):
-            session.run(None, dict(feeds))
-        # Warm-up runs are profiled too; only the last `runs` per node count.
-        for _ in range(runs):
-            session.run(None, dict(feeds))
-        profile_path = session.end_profiling()
-        events = json.loads(pathlib.Path(profile_path).read_text(encoding="utf-8"))
-    durations: dict[str, list[float]] = {}
-    for event in events:
-        name = event.get("name", "")
-        if event.get("cat") != "Node" or not name.endswith("_kernel_time"):
-            continue
-        op_name = event.get("args", {}).get("op_name")
-        if (op_name != only) if only is not None else (op_name in _LAYOUT_NODES):
-            continue
-        durations.setdefault(name, []).append(event["dur"] / 1e3)
-    return sum(statistics.median(times[-runs:]) for times in durations.values()), len(durations)
+        session = _ProfiledSession(model, folder, "kernel", only)
+        anchor = _ProfiledSession(reference.model, folder, "reference") if reference is not None else None
+        for _ in range(warmup + runs):
+            if anchor is not None:
+                anchor.run(reference.feeds)
+            session.run(feeds)
+        times = session.per_run_ms(runs)
+        if not times:
+            return 0.0, 0
+        if anchor is None:
+            return statistics.median(times), len(times)
+        return paired_ratio(times, anchor.per_run_ms(runs)) * reference.milliseconds, len(times)
 
 
-def measure_kernel(descriptor: Mapping[str, Any], runs: int = 20, warmup: int = 5, seed: int = 0) -> float:
-    """Median milliseconds the kernel's own nodes run in onnxruntime on this CPU.
+def paired_ratio(kernel_ms: list[float], reference_ms: list[float]) -> float:
+    """The median of kernel_ms[i] / reference_ms[i]: a kernel's time in units of a reference run beside it.
+
+    Raises:
+        ValueError: lists of different or zero length, or a reference time <= 0.
+    """
+    if len(kernel_ms) != len(reference_ms) or not kernel_ms:
+        raise ValueError(f"paired_ratio: expected two lists of the same non-zero length, found {len(kernel_ms)} and {len(reference_ms)}")
+    if min(reference_ms) <= 0:
+        raise ValueError(f"paired_ratio: reference times must be > 0, found {min(reference_ms)}")
+    return statistics.median(kernel / anchor for kernel, anchor in zip(kernel_ms, reference_ms))
+
+
+class ReferenceKernel:
+    """The kernel every measurement is paired with: a 3x3 Conv (64 -> 64 channels, 28x28) and Relu.
+
+    Attributes:
+        model, feeds: its ONNX model and random input.
+        milliseconds: its calibrated kernel time (the table's scale).
+    """
+
+    CHANNELS, SIZE = 64, 28
+
+    def __init__(self, milliseconds: float | None = None) -> None:
+        generator = np.random.default_rng(0)
+        channels, size = self.CHANNELS, self.SIZE
+        weight = onnx.numpy_helper.from_array(generator.standard_normal((channels, channels, 3, 3)).astype(np.float32), "w")
+        graph = helper.make_graph(
+            [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["y"])],
+            "reference",
+            [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, channels, size, size])],
+            [onnx.ValueInfoProto(name="y")],
+            initializer=[weight],
+        )
+        self.model = checked_model(graph, "rlgraph_xflow.kernel_costs", "the reference kernel")
+        self.feeds = {"x": generator.standard_normal((1, channels, size, size)).astype(np.float32)}
+        if milliseconds is not None and not milliseconds > 0:
+            raise ValueError(f"ReferenceKernel: milliseconds must be > 0, found {milliseconds!r}")
+        self.milliseconds = milliseconds
+
+    def calibrate(self, runs: int = 200, warmup: int = 20) -> float:
+        """Times the reference alone (median kernel time over `runs`), keeps and returns it."""
+        self.milliseconds, _ = _profiled_kernel_ms(self.model, self.feeds, runs, warmup)
+        return self.milliseconds
+
+
+def measure_kernel(descriptor: Mapping[str, Any], runs: int = 20, warmup: int = 5, seed: int = 0,
+                   reference: ReferenceKernel | None = None) -> float:
+    """Milliseconds the kernel's own nodes run in onnxruntime on this CPU.
+
+    Without a reference, the median over runs; with a calibrated one, timed
+    run for run against it (paired_ratio x its calibrated time), so that
+    load on the machine while measuring cancels.
 
     Raises:
         ValueError: a malformed descriptor, bad runs/warmup, or a model onnxruntime cannot run.
@@ -203,11 +311,13 @@ def measure_kernel(descriptor: Mapping[str, Any], runs: int = 20, warmup: int = 
     for label, value, least in (("runs", runs, 1), ("warmup", warmup, 0)):
         if not is_int(value) or value < least:
             raise ValueError(f"measure_kernel: {label} must be an int >= {least}, found {value!r}")
+    if reference is not None and reference.milliseconds is None:
+        raise ValueError("measure_kernel: the reference kernel is not calibrated (ReferenceKernel.calibrate)")
     if isinstance(descriptor, Mapping) and descriptor.get("reorder"):
-        return _measure_reorder(descriptor, runs, warmup, seed)
+        return _measure_reorder(descriptor, runs, warmup, seed, reference)
     model, feeds = kernel_model(descriptor, seed=seed)
     try:
-        milliseconds, timed = _profiled_kernel_ms(model, feeds, runs, warmup)
+        milliseconds, timed = _profiled_kernel_ms(model, feeds, runs, warmup, reference=reference)
     except Exception as error:  # onnxruntime's own exception types
         raise ValueError(f"kernel {descriptor.get('kernel_key')!r}: onnxruntime cannot run it: {error}") from error
     if timed == 0:
@@ -216,7 +326,7 @@ def measure_kernel(descriptor: Mapping[str, Any], runs: int = 20, warmup: int = 
     return milliseconds
 
 
-def _measure_reorder(descriptor: Mapping[str, Any], runs: int, warmup: int, seed: int) -> float:
+def _measure_reorder(descriptor: Mapping[str, Any], runs: int, warmup: int, seed: int, reference: ReferenceKernel | None) -> float:
     """A layout copy's time: the named Reorder node of a 1x1 Conv (C -> C) run alone, which has one each way."""
     kind, shape = descriptor["reorder"], list(descriptor.get("reorder_shape") or [])
     if kind not in _LAYOUT_NODES or len(shape) != 4 or descriptor.get("reorder_dtype") != "float32":
@@ -229,7 +339,7 @@ def _measure_reorder(descriptor: Mapping[str, Any], runs: int, warmup: int, seed
                               [onnx.ValueInfoProto(name="y")], initializer=[weight])
     model = checked_model(graph, "rlgraph_xflow.kernel_costs", f"layout copy {descriptor['kernel_key']!r}")
     feeds = {"x": generator.standard_normal(shape).astype(np.float32)}
-    milliseconds, timed = _profiled_kernel_ms(model, feeds, runs, warmup, only=kind)
+    milliseconds, timed = _profiled_kernel_ms(model, feeds, runs, warmup, only=kind, reference=reference)
     # No such node: onnxruntime does not block this tensor, and copies nothing.
     return milliseconds if timed else 0.0
 
@@ -282,6 +392,9 @@ class MeasuredCostModel:
         local: whether the table is this machine's, so missing kernels can be measured.
         pricer: the engine's KernelPricer over the table (share it with
             searches and environments: it caches by kernel configuration).
+        reference: this machine's calibrated ReferenceKernel (None for another machine's table).
+        conditions: what the table records about its calibration: the
+            reference's time, when (unix seconds) and the 1-minute load average then.
 
     Example:
         >>> model = MeasuredCostModel()                # this machine, default cache
@@ -321,13 +434,26 @@ class MeasuredCostModel:
             per_kernel, per_call = calibrate_overheads()
             self.cache.put_many(self.device, {PER_KERNEL_KEY: per_kernel, PER_CALL_KEY: per_call})
             table = self.cache.entries(self.device)
+        self.reference = None
+        if self.local:
+            # A table from before references (or a new one) is calibrated now; its older entries stay.
+            if REFERENCE_KEY not in table:
+                milliseconds = ReferenceKernel().calibrate()
+                self.cache.put_many(self.device, {
+                    REFERENCE_KEY: milliseconds,
+                    CALIBRATED_AT_KEY: time.time(),
+                    CALIBRATION_LOAD_KEY: os.getloadavg()[0],
+                })
+                table = self.cache.entries(self.device)
+            self.reference = ReferenceKernel(table[REFERENCE_KEY])
+        self.conditions = {key: table[key] for key in (REFERENCE_KEY, *CONDITION_KEYS) if key in table}
         kernels = {key: value for key, value in table.items() if not key.startswith("#")}
         self.pricer = KernelPricer(
             self.device, kernels, table[PER_KERNEL_KEY], table[PER_CALL_KEY], self._measure if self.local else None
         )
 
     def _measure(self, descriptor: dict) -> float:
-        milliseconds = measure_kernel(descriptor, runs=self.runs, warmup=self.warmup)
+        milliseconds = measure_kernel(descriptor, runs=self.runs, warmup=self.warmup, reference=self.reference)
         self.cache.put(self.device, descriptor["kernel_key"], milliseconds)
         return milliseconds
 
@@ -347,3 +473,11 @@ class MeasuredCostModel:
     def describe(self) -> str:
         """One line naming the model and device, for reports."""
         return f"measured onnxruntime kernels on {self.device}"
+
+    def describe_conditions(self) -> str:
+        """When and under what load the table was calibrated, or that it does not say."""
+        if CALIBRATED_AT_KEY not in self.conditions:
+            return f"the table of {self.device} does not record when it was calibrated"
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self.conditions[CALIBRATED_AT_KEY]))
+        return (f"table calibrated {when}, load average {self.conditions.get(CALIBRATION_LOAD_KEY, float('nan')):.2f} "
+                f"on {os.cpu_count()} cores, reference kernel {self.conditions[REFERENCE_KEY]:.4f} ms")

@@ -12,12 +12,17 @@ from rlgraph_xflow.graphs import CostError, load, zoo
 from rlgraph_xflow.graphs.cost_cache import CostCache
 from rlgraph_xflow.graphs.cost_models import resolve_cost_source
 from rlgraph_xflow.graphs.kernel_costs import (
+    CALIBRATED_AT_KEY,
+    CALIBRATION_LOAD_KEY,
     PER_CALL_KEY,
     PER_KERNEL_KEY,
+    REFERENCE_KEY,
     MeasuredCostModel,
+    ReferenceKernel,
     kernel_model,
     local_device_name,
     measure_kernel,
+    paired_ratio,
 )
 from rlgraph_xflow.graphs.onnxruntime_session import create_cpu_session
 from rlgraph_xflow.graphs.substitutions import greedy, load_rules
@@ -97,6 +102,34 @@ def test_layout_copies_are_timed_by_their_tensor():
         measure_kernel({**copy, "reorder_shape": [64, 56]})
 
 
+def test_paired_ratio_cancels_a_slowdown_that_hits_both_kernels():
+    quiet_kernel, quiet_reference = [2.0, 2.1, 1.9, 2.0, 2.0], [1.0, 1.05, 0.95, 1.0, 1.0]
+    # Runs 2-4 happen while something else takes a core: both take 2.5x as long.
+    slowed = [2.5 if 1 <= run <= 3 else 1.0 for run in range(5)]
+    loaded_kernel = [time * factor for time, factor in zip(quiet_kernel, slowed)]
+    loaded_reference = [time * factor for time, factor in zip(quiet_reference, slowed)]
+    assert paired_ratio(quiet_kernel, quiet_reference) == pytest.approx(2.0)
+    assert paired_ratio(loaded_kernel, loaded_reference) == pytest.approx(2.0)
+    # Unpaired, the median of the kernel's own times would move to 4.75.
+    assert sorted(loaded_kernel)[2] == pytest.approx(4.75)
+    with pytest.raises(ValueError, match="same non-zero length"):
+        paired_ratio([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="must be > 0"):
+        paired_ratio([1.0], [0.0])
+
+
+def test_a_kernel_paired_with_its_own_reference_costs_the_references_time():
+    reference = ReferenceKernel(milliseconds=0.25)
+    [conv] = [d for d in load(reference.model).engine.kernel_descriptors() if "reorder" not in d]
+    # The same Conv and Relu, run in turns with the reference: the ratio is
+    # about 1 whatever the machine is doing, so the cost is the calibrated time.
+    assert measure_kernel(conv, runs=9, warmup=2, reference=reference) == pytest.approx(0.25, rel=0.35)
+    with pytest.raises(ValueError, match="not calibrated"):
+        measure_kernel(conv, reference=ReferenceKernel())
+    with pytest.raises(ValueError, match="must be > 0"):
+        ReferenceKernel(milliseconds=0.0)
+
+
 def test_measure_kernel_rejects_bad_arguments():
     [descriptor] = [d for d in load(_gelu_graph()).engine.kernel_descriptors() if len(d["members"]) == 1]
     with pytest.raises(ValueError, match="runs must be an int >= 1"):
@@ -123,6 +156,10 @@ def test_measured_model_keeps_its_table_and_prices_by_kernels(tmp_path):
     assert sum(op["runtime_ms"] > 0 for op in priced["ops"]) == 2
     again = MeasuredCostModel(cache=CostCache(tmp_path / "costs.json"))
     assert again.runtime_ms(graph) == pytest.approx(priced["runtime_ms"]) and again.measured_count == 0
+    # The table keeps its scale and says when and under what load it was calibrated.
+    assert table[REFERENCE_KEY] > 0 and table[CALIBRATION_LOAD_KEY] >= 0 and table[CALIBRATED_AT_KEY] > 1.7e9
+    assert again.reference.milliseconds == table[REFERENCE_KEY]
+    assert "load average" in again.describe_conditions()
 
 
 def _other_machine_table(tmp_path, graph, drop: int = 0):
