@@ -120,6 +120,10 @@ BERT_HIDDEN_SIZE = 768
 EXIT_BAD_ARGUMENT = 2
 
 
+class ExportFailed(RuntimeError):
+    """A keras.applications model could not be exported on this machine (not a bad argument)."""
+
+
 class BadArgument(ValueError):
     """A command-line value the benchmark cannot use; main prints it on one line and exits 2."""
 
@@ -393,7 +397,7 @@ def keras_model_path(name: str, work_dir: str) -> str:
 
     Raises:
         BadArgument: the exporter rejects the name (exit status 2).
-        RuntimeError: the export failed otherwise.
+        ExportFailed: the export failed otherwise.
     """
     application = name[len("keras:"):]
     options = KERAS_EXPORT_OPTIONS.get(application, ())
@@ -410,7 +414,10 @@ def keras_model_path(name: str, work_dir: str) -> str:
         message = lines[-1] if lines else f"exit status {completed.returncode}"
         if completed.returncode == EXIT_BAD_ARGUMENT:
             raise BadArgument(f"cannot export {name}: {message}")
-        raise RuntimeError(f"exporting {name} failed (exit status {completed.returncode}): {message}")
+        if completed.returncode < 0:
+            # The kernel's OOM killer ends a too-large export with SIGKILL and no message of its own.
+            message = f"killed by signal {-completed.returncode}" + (" (out of memory?)" if completed.returncode == -9 else "")
+        raise ExportFailed(f"exporting {name} failed (exit status {completed.returncode}): {message}")
     return path
 
 
@@ -921,9 +928,15 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 
 def summary_line(records: Sequence[dict[str, Any]], default_model: str) -> str:
-    """The last line: `cost_fidelity GRAPH=spearman/total_err_pct/sign_agree_pct ...` for the default cost model."""
+    """The last line: `cost_fidelity GRAPH=spearman/total_err_pct/sign_agree_pct ...` for the default cost model.
+
+    A graph whose export failed shows as GRAPH=failed.
+    """
     parts = []
     for record in records:
+        if "failed" in record:
+            parts.append(f"{record['graph']}=failed")
+            continue
         figures = record["cost_models"][default_model]
         parts.append(f"{record['graph']}=" + "/".join(format_figure(figures[name]) for name in
                                                        ("spearman", "total_error_pct", "sign_agreement_pct")))
@@ -1054,6 +1067,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BadArgument as error:
             print(f"error: {error}", file=sys.stderr)
             return EXIT_BAD_ARGUMENT
+        except ExportFailed as error:
+            # One graph that cannot be exported here should not cost the others' figures.
+            print(f"\n== {name}: {error}; left out")
+            record = {"graph": name, "failed": str(error)}
         records.append(record)
     document = {"protocol": protocol.to_dict(), "protocol_description": protocol.describe(), **machine,
                 "default_model": arguments.default_model, "cost_models": [model.name for model in arguments.models],

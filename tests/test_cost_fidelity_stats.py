@@ -135,3 +135,11 @@ def test_summary_line_format():
         {"graph": "keras:VGG16", "cost_models": {"m": {"spearman": None, "total_error_pct": 3.0, "sign_agreement_pct": 80.0}}},
     ]
     assert cost_fidelity.summary_line(records, "m") == "cost_fidelity squeezenet1_1=0.50/-12.35/n/a keras:VGG16=n/a/3.00/80.00"
+
+
+def test_a_graph_that_could_not_be_exported_shows_as_failed_on_the_last_line():
+    records = [
+        {"graph": "keras:VGG16", "failed": "exporting keras:VGG16 failed (exit status -9): killed by signal 9 (out of memory?)"},
+        {"graph": "resnet18", "cost_models": {"m": {"spearman": 0.49, "total_error_pct": -1.52, "sign_agreement_pct": None}}},
+    ]
+    assert cost_fidelity.summary_line(records, "m") == "cost_fidelity keras:VGG16=failed resnet18=0.49/-1.52/n/a"
