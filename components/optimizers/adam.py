@@ -4,7 +4,9 @@ Kingma and Ba 2015, "Adam: A Method for Stochastic Optimization":
   m <- beta1 m + (1 - beta1) g;  v <- beta2 v + (1 - beta2) g^2
   x <- x - lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + epsilon)
 Gradients are first scaled together so their global norm is at most
-`max_gradient_norm` (Pascanu et al. 2013).
+`max_gradient_norm` (Pascanu et al. 2013). lr is a constant or a schedule over
+the optimiser's own update count (learning_rate.py), so a resumed run picks
+the schedule up where its checkpoint left it.
 
 The optimiser runs inside a root API's tf.function: `step(loss)` takes
 gradients with `tf.gradients` (valid in a graph) of a loss computed earlier in
@@ -16,6 +18,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from rlgraph_xflow.components.optimizers.learning_rate import PolynomialDecay, learning_rate_from_spec
 from rlgraph_xflow.core import Component, FloatBox, SpecError, api, graph_fn, register
 from rlgraph_xflow.core.validation import is_number
 
@@ -25,7 +28,9 @@ class Adam(Component):
     """Adam over the trainable variables of its target components.
 
     Args:
-        learning_rate: step size (dissertation: 2.5e-3).
+        learning_rate: step size (dissertation: 2.5e-3), or a schedule
+            mapping {type: polynomial, initial, end, decay_steps, power} over
+            the updates made (see learning_rate.py).
         targets: the components to optimise, as Component instances or as
             scope paths (e.g. "agent/encoder", or "encoder" relative to the
             root) resolved at build; they must be in the same component tree
@@ -39,20 +44,20 @@ class Adam(Component):
         step(loss: scalar) -> the gradients' global norm before clipping.
     """
 
-    def __init__(self, learning_rate: float = 2.5e-3, targets: Optional[Sequence[Union[Component, str]]] = None,
+    def __init__(self, learning_rate: Union[float, dict] = 2.5e-3, targets: Optional[Sequence[Union[Component, str]]] = None,
                  beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8, max_gradient_norm: Optional[float] = 0.5,
                  scope: Optional[str] = None, device: Optional[str] = None, key_path: str = ""):
         super().__init__(scope=scope, device=device, key_path=key_path)
         where = key_path or "adam"
-        checks = (("learning_rate", learning_rate, 0.0, np.inf, False), ("beta1", beta1, 0.0, 1.0, False),
-                  ("beta2", beta2, 0.0, 1.0, False), ("epsilon", epsilon, 0.0, np.inf, False),
+        self.learning_rate = learning_rate_from_spec(learning_rate, f"{where}.learning_rate")
+        checks = (("beta1", beta1, 0.0, 1.0, False), ("beta2", beta2, 0.0, 1.0, False), ("epsilon", epsilon, 0.0, np.inf, False),
                   ("max_gradient_norm", max_gradient_norm, 0.0, np.inf, True))
         for name, value, low, high, optional in checks:
             if optional and value is None:
                 continue
             if not is_number(value) or not low < value < high:
                 raise SpecError(f"{where}.{name}", f"expected a number in ({low}, {high}){' or null' if optional else ''}, got {value!r}")
-        self.learning_rate, self.beta1, self.beta2, self.epsilon = float(learning_rate), float(beta1), float(beta2), float(epsilon)
+        self.beta1, self.beta2, self.epsilon = float(beta1), float(beta2), float(epsilon)
         self.max_gradient_norm = None if max_gradient_norm is None else float(max_gradient_norm)
         targets = [] if targets is None else targets
         if not isinstance(targets, (list, tuple)) or any(not isinstance(t, (Component, str)) for t in targets):
@@ -133,6 +138,12 @@ class Adam(Component):
         t = tf.cast(step, tf.float64)
         first_correction = 1.0 - tf.pow(tf.constant(self.beta1, tf.float64), t)
         second_correction = 1.0 - tf.pow(tf.constant(self.beta2, tf.float64), t)
+        learning_rate = self.learning_rate
+        if isinstance(learning_rate, PolynomialDecay):
+            # `step` counts this update; the schedule reads the updates made
+            # before it, so the first update takes `initial`, as Keras's
+            # schedules do with optimizer.iterations.
+            learning_rate = learning_rate.rate(step - 1)
         updates = []
         for (name, variable, _), gradient in zip(used, dense_gradients):
             first = self.variables[f"first_moment/{name}"]
@@ -141,7 +152,8 @@ class Adam(Component):
             new_second = second.assign(self.beta2 * second + (1.0 - self.beta2) * tf.square(gradient))
             first_unbiased = new_first / tf.cast(first_correction, gradient.dtype)
             second_unbiased = new_second / tf.cast(second_correction, gradient.dtype)
-            update = self.learning_rate * first_unbiased / (tf.sqrt(second_unbiased) + self.epsilon)
+            rate = learning_rate if isinstance(learning_rate, float) else tf.cast(learning_rate, gradient.dtype)
+            update = rate * first_unbiased / (tf.sqrt(second_unbiased) + self.epsilon)
             updates.append(variable.assign_sub(update))
         with tf.control_dependencies(updates):
             return tf.identity(global_norm)

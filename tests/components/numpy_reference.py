@@ -188,6 +188,12 @@ def adam_step(parameters, gradients, first, second, step, learning_rate, beta1, 
     return new_parameters, new_first, new_second, norm
 
 
+def polynomial_decay(updates_done, initial, end, decay_steps, power):
+    """The learning rate after `updates_done` updates (Keras's PolynomialDecay, cycle=False)."""
+    fraction = min(updates_done, decay_steps) / decay_steps
+    return (initial - end) * (1.0 - fraction) ** power + end
+
+
 def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 

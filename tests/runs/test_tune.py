@@ -43,6 +43,17 @@ def test_the_alpha_beta_sweep_is_the_dissertations_grid():
     assert config["env.reward"] == {"type": "weighted", "normalize": True, "alpha": 0.8, "beta": 0.2}
 
 
+def test_the_temperature_sweep_is_the_dissertations_grid_at_the_budget_that_reached_ppo():
+    sweep = load_sweep(os.path.join(ROOT, "configs", "sweeps", "temperature.yaml"))
+    trials = sweep.trials()
+    points = [(trial.parameters["agent.temperature"], trial.parameters["seed"]) for trial in trials]
+    assert points == [(tau, seed) for tau in (0.1, 0.5, 1.0, 1.5, 2.0, 3.0) for seed in (0, 1, 2)]
+    # docs/RESULTS.md, "World model": 512 real steps of 10-step bert_base episodes reached PPO's cost.
+    config = load_config(sweep.config_path, [*sweep.overrides, *trials[9].overrides()])
+    assert (config["env.graph"], config["env.max_steps"], config["training.total_env_steps"]) == ("bert_base", 10, 512)
+    assert (config["agent.type"], config["agent.temperature"], config["seed"]) == ("world_model", 1.5, 0)
+
+
 @pytest.mark.parametrize("path", SWEEPS, ids=os.path.basename)
 def test_every_shipped_sweep_loads_and_its_trial_configs_resolve(path):
     from rlgraph_xflow.runs.tune import _check_trial_configs

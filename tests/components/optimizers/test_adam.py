@@ -1,11 +1,18 @@
-"""Adam inside a built API: one step against numpy, clipping, convergence, targets."""
+"""Adam inside a built API: steps against numpy, clipping, convergence, targets, the polynomial learning-rate decay."""
+import math
+import os
+
 import numpy as np
 import pytest
 
 from rlgraph_xflow.components.optimizers import Adam
-from rlgraph_xflow.core import Component, ComponentTest, FloatBox, SpaceMismatchError, SpecError, api, graph_fn
+from rlgraph_xflow.components.optimizers.learning_rate import PolynomialDecay
+from rlgraph_xflow.config import load_config
+from rlgraph_xflow.core import Component, ComponentTest, FloatBox, SpaceMismatchError, SpecError, api, from_spec, graph_fn
 
-from tests.components.numpy_reference import adam_step
+from tests.components.numpy_reference import adam_step, polynomial_decay
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 class _Quadratic(Component):
@@ -154,3 +161,101 @@ def test_bad_arguments_name_the_key(arguments, key):
 
 def test_default_learning_rate_is_the_dissertations():
     assert Adam().learning_rate == 2.5e-3
+
+
+def test_a_constant_rate_stays_a_float():
+    optimizer = Adam(learning_rate=1)
+    assert type(optimizer.learning_rate) is float and optimizer.learning_rate == 1.0
+
+
+# Rates 0.09 * (1 - t / 3) ** 2 + 0.01: 0.1, 0.05, 0.02, then 0.01 from the fourth update on.
+DECAY = {"type": "polynomial", "initial": 0.1, "end": 0.01, "decay_steps": 3, "power": 2}
+
+
+def test_the_numpy_decay_has_the_hand_computed_rates():
+    rates = [polynomial_decay(done, 0.1, 0.01, 3, 2) for done in range(6)]
+    np.testing.assert_allclose(rates, [0.1, 0.05, 0.02, 0.01, 0.01, 0.01], rtol=1e-12)
+
+
+@pytest.mark.parametrize("max_gradient_norm", [None, 1.0])
+def test_polynomial_decay_equals_numpy_adam_at_the_decayed_rate_through_and_after_decay_steps(max_gradient_norm):
+    trainer = _Trainer(learning_rate=dict(DECAY), max_gradient_norm=max_gradient_norm)
+    assert trainer.optimizer.learning_rate == PolynomialDecay(initial=0.1, end=0.01, decay_steps=3, power=2.0)
+    test = ComponentTest(trainer, SPACES)
+    parameters = [trainer.model.x.numpy().astype(np.float64), trainer.model.y.numpy().astype(np.float64)]
+    first = [np.zeros(3), np.zeros((2, 2))]
+    second = [np.zeros(3), np.zeros((2, 2))]
+    for step in range(1, 7):
+        rate = polynomial_decay(step - 1, 0.1, 0.01, 3, 2)
+        gradients = _gradients(parameters[0], parameters[1], TARGET)
+        parameters, first, second, _ = adam_step(parameters, gradients, first, second, step, rate, 0.9, 0.999, 1e-8, max_gradient_norm)
+        test.test(("minimise", TARGET))
+        np.testing.assert_allclose(trainer.model.x.numpy(), parameters[0], rtol=1e-5, err_msg=f"update {step}")
+        np.testing.assert_allclose(trainer.model.y.numpy(), parameters[1], rtol=1e-5, err_msg=f"update {step}")
+    assert test.read_variable_values("trainer/adam/step_count") == 6
+
+
+def test_a_restored_optimizer_continues_the_decay_where_its_checkpoint_stopped(tmp_path):
+    uninterrupted = ComponentTest(_Trainer(learning_rate=dict(DECAY)), SPACES)
+    for _ in range(5):
+        uninterrupted.test(("minimise", TARGET))
+    interrupted = ComponentTest(_Trainer(learning_rate=dict(DECAY)), SPACES)
+    for _ in range(2):
+        interrupted.test(("minimise", TARGET))
+    path = interrupted.executor.save(tmp_path / "checkpoint.npz")
+    resumed = ComponentTest(_Trainer(learning_rate=dict(DECAY)), SPACES)
+    resumed.executor.restore(path)
+    for _ in range(3):
+        resumed.test(("minimise", TARGET))
+    expected, found = uninterrupted.read_variable_values(), resumed.read_variable_values()
+    assert sorted(found) == sorted(expected)
+    for name in expected:
+        np.testing.assert_allclose(found[name], expected[name], rtol=1e-6, err_msg=name)
+
+
+def _schedule(**changes):
+    """DECAY with keys changed (a value of None removes the key)."""
+    schedule = {**DECAY, **changes}
+    return {key: value for key, value in schedule.items() if value is not None}
+
+
+@pytest.mark.parametrize("learning_rate, key, message", [
+    (-1e-3, "adam.learning_rate", "expected a finite number > 0, or a schedule"),
+    (math.inf, "adam.learning_rate", "expected a finite number > 0, or a schedule"),
+    ("1e-3", "adam.learning_rate", "got str '1e-3'"),
+    (_schedule(type=None), "adam.learning_rate.type", "needs a 'type' (one of: polynomial)"),
+    (_schedule(type="polynomal"), "adam.learning_rate.type", "unknown learning-rate schedule 'polynomal' (did you mean 'polynomial'?)"),
+    (_schedule(cycle=True), "adam.learning_rate.cycle", "unknown key; a polynomial schedule takes: initial, end, decay_steps, power"),
+    (_schedule(decay_steps=None, decay_step=3), "adam.learning_rate.decay_step", "did you mean 'decay_steps'"),
+    (_schedule(end=None), "adam.learning_rate.end", "missing: a polynomial schedule needs initial, end, decay_steps"),
+    (_schedule(initial=-0.1), "adam.learning_rate.initial", "expected a finite number > 0, got -0.1"),
+    (_schedule(initial=True), "adam.learning_rate.initial", "got True"),
+    (_schedule(end=-0.01), "adam.learning_rate.end", "expected a finite number >= 0, got -0.01"),
+    (_schedule(end=0.2), "adam.learning_rate.end", "expected at most initial (0.1)"),
+    (_schedule(decay_steps=0), "adam.learning_rate.decay_steps", "expected a positive int, got 0"),
+    (_schedule(decay_steps=2.5), "adam.learning_rate.decay_steps", "expected a positive int, got 2.5"),
+    (_schedule(power=0), "adam.learning_rate.power", "expected a finite number > 0, got 0"),
+    (_schedule(power=-2), "adam.learning_rate.power", "expected a finite number > 0, got -2"),
+])
+def test_a_bad_learning_rate_names_its_key_path(learning_rate, key, message):
+    with pytest.raises(SpecError) as caught:
+        Adam(key_path="adam", learning_rate=learning_rate)
+    assert caught.value.key_path == key and message in caught.value.message
+
+
+def test_power_defaults_to_linear_and_end_may_be_zero():
+    assert Adam(learning_rate=_schedule(power=None, end=0)).learning_rate == PolynomialDecay(0.1, 0.0, 3, 1.0)
+
+
+def test_a_schedule_flows_from_yaml_and_overrides_into_the_optimizer():
+    path = os.path.join(ROOT, "configs", "world_model_quickstart.yaml")
+    schedule = "agent.world_model_optimizer.learning_rate={type: polynomial, initial: 1.0e-3, end: 1.0e-5, decay_steps: 2000, power: 2}"
+    config = load_config(path, [schedule, "agent.world_model_optimizer.learning_rate.decay_steps=500"])
+    optimizer = from_spec(config["agent.world_model_optimizer"], "agent.world_model_optimizer")
+    assert optimizer.learning_rate == PolynomialDecay(initial=1e-3, end=1e-5, decay_steps=500, power=2.0)
+    config = load_config(path, [schedule, "agent.world_model_optimizer.learning_rate.end=0.01"])
+    with pytest.raises(SpecError) as caught:
+        from_spec(config["agent.world_model_optimizer"], "agent.world_model_optimizer")
+    assert caught.value.key_path == "agent.world_model_optimizer.learning_rate.end"
+    config = load_config(path, ["agent.world_model_optimizer.learning_rate=2.0e-4"])
+    assert from_spec(config["agent.world_model_optimizer"], "agent.world_model_optimizer").learning_rate == 2e-4
