@@ -23,11 +23,13 @@ import dataclasses
 import os
 import pathlib
 import tempfile
+import textwrap
 from typing import Optional, Sequence, Union
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from rlgraph_xflow.core.validation import is_int
@@ -283,16 +285,13 @@ def plot_runtime_improvement(path: Union[str, os.PathLike], bars: Sequence[Impro
     height = 0.8 / len(methods)
     figure = _new_figure((8.0, float(np.clip(1.5 + 0.45 * len(bars) + 0.3 * len(graphs), 3.0, 20.0))))
     axes = figure.add_subplot()
-    labelled = set()
     for bar in bars:
         row = graphs.index(bar.graph)
         # The first graph at the top, methods in order within a group, as the dissertation draws them.
         y = (len(graphs) - 1 - row) + 0.4 - height * (methods.index(bar.method) + 0.5)
         percent, noise_percent = 100 * bar.improvement, 100 * bar.noise
         axes.barh(y, percent, height=height * 0.9, color=colours[bar.method], xerr=noise_percent, capsize=3,
-                  hatch="//" if bar.verdict == "same" else None, edgecolor="black", linewidth=0.5,
-                  label=None if bar.method in labelled else bar.method)
-        labelled.add(bar.method)
+                  hatch="//" if bar.verdict == "same" else None, edgecolor="black", linewidth=0.5)
         axes.annotate(f"{percent:+.1f}%", (percent + (noise_percent if percent >= 0 else -noise_percent), y),
                       xytext=(4 if percent >= 0 else -4, 0), textcoords="offset points", va="center",
                       ha="left" if percent >= 0 else "right", fontsize=8)
@@ -303,8 +302,12 @@ def plot_runtime_improvement(path: Union[str, os.PathLike], bars: Sequence[Impro
     high = max(max(100 * (bar.improvement + bar.noise) for bar in bars), 0.0)
     margin = 0.25 * max(high - low, 1.0)
     axes.set_xlim(low - margin, high + margin)
-    axes.set_xlabel("relative runtime improvement (%), higher is better; error bar: noise band; hatched: within the noise")
-    axes.set_title(f"Measured runtime of the optimized graphs: {runtime}" + (f"\n{protocol}" if protocol else ""), fontsize=9)
+    axes.set_xlabel("relative runtime improvement (%), higher is better\nerror bar: noise band; hatched: within the noise")
+    axes.set_title(f"Measured runtime of the optimized graphs: {runtime}" + (f"\n{textwrap.fill(protocol, 100)}" if protocol else ""),
+                   fontsize=9)
     axes.grid(True, axis="x", alpha=0.3)
-    axes.legend(loc="best", title="method")
+    # Built by hand: a legend taken from the bars would show the first bar's hatching as the method's.
+    handles = [Patch(facecolor=colours[method], edgecolor="black", linewidth=0.5, label=method) for method in methods]
+    handles.append(Patch(facecolor="white", edgecolor="black", linewidth=0.5, hatch="//", label="within the noise (same)"))
+    axes.legend(handles=handles, loc="best", title="method", fontsize=8)
     _save(figure, path)

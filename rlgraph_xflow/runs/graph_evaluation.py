@@ -89,6 +89,7 @@ RUNTIMES = ("onnxruntime", "tensorflow")
 EVALUATION_JSON = "evaluation.json"
 EVALUATION_MD = "evaluation.md"
 EXIT_USER_ERROR = 2
+EXIT_MEASUREMENT_FAILED = 1
 # The fewest alternating rounds a comparison may use: the noise band is their spread (as the optimize CLI).
 MIN_LATENCY_ROUNDS = 3
 # How close an optimized graph's outputs must be to the rebuilt original's (looser than verify's 1e-4:
@@ -354,7 +355,12 @@ def _measure_group(group: _Group, runtime: str, make_runner: Callable[[str], Cal
     """Times and measures one group in one runtime; returns {input argument: that runtime's figures}."""
     feeds = group.loaded.feeds
     paths = [group.original_path] + [member.optimized_path for member in group.candidates]
-    runners = [make_runner(path) for path in paths]
+    runners = []
+    for path in paths:
+        try:
+            runners.append(make_runner(path))
+        except Exception as error:  # onnxruntime's and onnx-tf's own exception types: the model does not load there
+            raise EvaluationInputError(f"{path} does not load in {runtime}: {type(error).__name__}: {error}") from error
     reference = [np.asarray(value) for value in runners[0](feeds)]
     differences = []
     for member, runner in zip(group.candidates, runners[1:]):
@@ -617,7 +623,7 @@ def _parse_arguments(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Runs the command; returns its exit status (0 measured, 2 bad input)."""
+    """Runs the command; returns its exit status (0 measured, 1 a measurement failed, 2 bad input)."""
     arguments = _parse_arguments(argv)
     runtimes = list(RUNTIMES) if arguments.runtime == "both" else [arguments.runtime]
     try:
@@ -632,6 +638,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except EvaluationInputError as error:
         print("error: " + " ".join(str(error).split()), file=sys.stderr)
         return EXIT_USER_ERROR
+    except RuntimeError as error:  # a memory-measuring child process failed (killed for memory, say)
+        print("error: " + " ".join(str(error).split()), file=sys.stderr)
+        return EXIT_MEASUREMENT_FAILED
     for line in document["lines"]:
         print(line)
     written = [EVALUATION_JSON, EVALUATION_MD] + [header["chart"] for header in document["runtimes"].values() if header["chart"]]
