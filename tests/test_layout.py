@@ -41,7 +41,8 @@ MAY_IMPORT = {
     "cli": {"core", "ops", "graphs", "env", "execution", "components", "agents", "reporting", "optimize", "runs"},
 }
 # Modules at the package root: the base modules and the thin CLI entry points.
-ROOT_MODULES = {"config": "base", "tf_runtime": "base", "run": "cli", "tune": "cli", "temperature_sweep": "cli"}
+ROOT_MODULES = {"config": "base", "tf_runtime": "base", "run": "cli", "tune": "cli", "temperature_sweep": "cli",
+                "evaluate": "cli"}
 # The sub-packages installed from their own top-level folders (setup.py's package_dir).
 INSTALLED_FOLDERS = ("components", "agents", "ops")
 # A root module this short that only forwards to a command elsewhere is a CLI stub, not one of the root's modules.

@@ -3,9 +3,12 @@
 Holds (re-exported here):
   load(path_or_model, batch_size=1, symbolic_dims=None) -> XflowGraph
   export(graph) -> onnx.ModelProto
+  to_tensorflow(model) -> TensorflowRunner: the model in TensorFlow through onnx-tf
+    (numpy feeds in, numpy outputs out; tensorflow_runtime.py)
   XflowGraph, GraphCost, OpCostRecord, OpaqueOp, TensorInfo
   OnnxLoadError, OnnxExportError and the engine's errors.
 Submodules: onnx_io, xflow_graph, errors (this package's engine face);
+tensorflow_runtime (TensorFlow as a runtime, through onnx-tf);
 zoo, verify, measure (model builders, onnxruntime checks, measured costs).
 Importing this package does not import TensorFlow.
 """
@@ -18,6 +21,7 @@ from rlgraph_xflow.graphs.errors import (
     SerializationError,
 )
 from rlgraph_xflow.graphs.onnx_io import export, load
+from rlgraph_xflow.graphs.tensorflow_runtime import TensorflowRunner, to_tensorflow
 from rlgraph_xflow.graphs.xflow_graph import GraphCost, OpaqueOp, OpCostRecord, TensorInfo, XflowGraph
 
 __all__ = [
@@ -31,7 +35,9 @@ __all__ = [
     "OpaqueOp",
     "SerializationError",
     "TensorInfo",
+    "TensorflowRunner",
     "XflowGraph",
     "export",
     "load",
+    "to_tensorflow",
 ]

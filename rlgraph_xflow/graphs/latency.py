@@ -1,20 +1,21 @@
-"""Real latency in onnxruntime: a noise-robust timing protocol and a verdict on two models.
+"""Real latency: a noise-robust timing protocol, onnxruntime's timing sessions, and a verdict on two models.
 
 Holds:
   LatencyProtocol: how models are timed (alternating rounds, runs per round,
-    warm-up, the floor of the noise band); `describe()` is the one line a
-    result quotes.
+    warm-up, the floor of the noise band); `describe(runtime)` is the one
+    line a result quotes (the runtime defaults to ONNXRUNTIME_CPU_TIMING).
   create_timing_session: an onnxruntime CPU session for timing (ORT_ENABLE_ALL,
     intra- and inter-op spinning off).
   LatencySamples: one model's per-round median latencies; `median_ms` is
     their median.
   time_sessions: times several calls under a protocol, alternating them
-    round by round.
+    round by round; any runtime's calls (onnxruntime sessions, TensorFlow
+    functions: rlgraph_xflow.runs.graph_evaluation times both).
   time_models: the same for ONNX models on given inputs.
   LatencyComparison, compare_latencies: a candidate's latency against an
     original's: the change, its noise band and the verdict.
   latency_line: the one-line text of a comparison, as the CLIs and
-    report.md put it first.
+    report.md put it first (naming the runtime, onnxruntime CPU by default).
   VERDICTS: "faster", "same", "slower".
 
 The protocol. Every model gets its own session with spinning off: after a run,
@@ -70,6 +71,7 @@ from rlgraph_xflow.core.validation import is_instance_not_bool
 from rlgraph_xflow.graphs.onnxruntime_session import create_cpu_session
 
 __all__ = [
+    "ONNXRUNTIME_CPU_TIMING",
     "VERDICTS",
     "LatencyComparison",
     "LatencyProtocol",
@@ -82,6 +84,8 @@ __all__ = [
 ]
 
 VERDICTS = ("faster", "same", "slower")
+# What `describe` and `latency_line` name by default: the sessions create_timing_session makes.
+ONNXRUNTIME_CPU_TIMING = "onnxruntime CPU, spinning off"
 
 # Session settings that stop onnxruntime's thread pools from spin-waiting between runs.
 _NO_SPINNING = {"session.intra_op.allow_spinning": "0", "session.inter_op.allow_spinning": "0"}
@@ -127,9 +131,15 @@ class LatencyProtocol:
         """A cheap protocol for tests: 3 rounds of 3 runs after 1 warm-up run."""
         return cls(rounds=3, runs_per_round=3, warmup=1)
 
-    def describe(self) -> str:
-        """One line naming the runtime and the protocol, e.g. for result.json and report.md."""
-        return (f"onnxruntime CPU, spinning off, {self.rounds} alternating round{'s' if self.rounds != 1 else ''} x "
+    def describe(self, runtime: str = ONNXRUNTIME_CPU_TIMING) -> str:
+        """One line naming the runtime and the protocol, e.g. for result.json and report.md.
+
+        Args:
+            runtime: how the models ran, first on the line (default: onnxruntime
+                CPU sessions with spinning off, as create_timing_session makes
+                them); e.g. "tensorflow CPU" for another runtime's runners.
+        """
+        return (f"{runtime}, {self.rounds} alternating round{'s' if self.rounds != 1 else ''} x "
                 f"{self.runs_per_round} run{'s' if self.runs_per_round != 1 else ''} after {self.warmup} warm-up, "
                 f"median of round medians, noise floor {100 * self.min_noise:g}%")
 
@@ -290,15 +300,18 @@ class LatencyComparison:
         return dataclasses.asdict(self)
 
 
-def latency_line(original_ms: float, candidate_ms: float, change: float, noise: float, verdict: str) -> str:
+def latency_line(original_ms: float, candidate_ms: float, change: float, noise: float, verdict: str,
+                 runtime: str = "onnxruntime CPU") -> str:
     """E.g. "onnxruntime CPU latency 2.341 -> 2.298 ms (-1.8% ± 2.0%, same)".
 
     Args:
         original_ms, candidate_ms, change, noise, verdict: a LatencyComparison's
             fields (or result.json's latency_ms_original, latency_ms_optimized,
             latency_change, latency_noise and latency_verdict).
+        runtime: the runtime and device the figures were measured in, first
+            on the line (e.g. "tensorflow CPU").
     """
-    return (f"onnxruntime CPU latency {original_ms:.3f} -> {candidate_ms:.3f} ms "
+    return (f"{runtime} latency {original_ms:.3f} -> {candidate_ms:.3f} ms "
             f"({100 * change:+.1f}% ± {100 * noise:.1f}%, {verdict})")
 
 

@@ -8,6 +8,11 @@ Holds:
     the report (with the rule blamed); the CLI exits 3 on it.
   LoadedModel, load_model: a zoo name or an .onnx path -> the original model,
     its engine graph and the random inputs verification feeds both.
+  ORIGINAL_MODEL_KEY, original_model_fields, load_original_model: the
+    result.json entry that says how to rebuild the original model (zoo name
+    or absolute path, batch size, sequence length, symbolic dimensions, zoo
+    options), and rebuilding it: `python -m rlgraph_xflow.evaluate` compares
+    a run directory's optimized.onnx with it.
   ExportCandidate: a graph that may be exported, with the result.json fields
     that describe it.
   write_verified_graph: verifies and times the candidates against the
@@ -54,6 +59,7 @@ from rlgraph_xflow.optimize.replay import replay
 
 __all__ = [
     "COST_MODELS",
+    "ORIGINAL_MODEL_KEY",
     "OPTIMIZED_FILE",
     "RESULT_FILE",
     "SEARCHES",
@@ -62,7 +68,9 @@ __all__ = [
     "OptimizeInputError",
     "VerificationFailed",
     "load_model",
+    "load_original_model",
     "optimize",
+    "original_model_fields",
     "write_verified_graph",
 ]
 
@@ -180,6 +188,47 @@ def load_model(
             raise
         raise OptimizeInputError(f"cannot load {model!r}: {error}") from error
     return LoadedModel(name=name, original=original, graph=graph, feeds=feeds)
+
+
+ORIGINAL_MODEL_KEY = "original_model"
+
+
+def original_model_fields(model: str | os.PathLike, batch_size: int = 1, sequence_length: int | None = None,
+                          symbolic_dims: Mapping[str, int] | None = None,
+                          graph_options: Mapping[str, object] | None = None) -> dict[str, Any]:
+    """result.json's `original_model`: what `load_original_model` needs to rebuild the original.
+
+    A zoo model is rebuilt from its name (the zoo is seeded, so the weights
+    are the same); a file is named by its absolute path, so the entry holds
+    from any working directory. The original itself is not copied into the
+    run directory: bert_base's weights alone take 440 MB.
+
+    Args:
+        model, batch_size, sequence_length, symbolic_dims, graph_options: as
+            given to load_model.
+
+    Returns:
+        {"model", "batch_size", "sequence_length", "symbolic_dims", "graph_options"}.
+    """
+    model = os.fspath(model)
+    return {"model": model if model in zoo.names() else os.path.abspath(model), "batch_size": batch_size,
+            "sequence_length": sequence_length, "symbolic_dims": dict(symbolic_dims or {}),
+            "graph_options": dict(graph_options) if graph_options else None}
+
+
+def load_original_model(fields: Mapping[str, Any], seed: int = 0) -> LoadedModel:
+    """Rebuilds the original model from result.json's `original_model` (see original_model_fields).
+
+    Raises:
+        OptimizeInputError: fields that are not such an entry, or a model that
+            no longer loads (a moved or deleted file).
+    """
+    expected = {"model", "batch_size", "sequence_length", "symbolic_dims", "graph_options"}
+    if not isinstance(fields, Mapping) or set(fields) != expected:
+        found = sorted(fields) if isinstance(fields, Mapping) else type(fields).__name__
+        raise OptimizeInputError(f"{ORIGINAL_MODEL_KEY} must be a mapping with keys {sorted(expected)}, found {found}")
+    return load_model(fields["model"], batch_size=fields["batch_size"], sequence_length=fields["sequence_length"],
+                      symbolic_dims=fields["symbolic_dims"], seed=seed, graph_options=fields["graph_options"])
 
 
 def _checked_options(search: str, alpha: float | None, budget: int | None, cost_model: str,
@@ -522,6 +571,7 @@ def optimize(
 
     report: dict[str, Any] = {
         "model": loaded.name,
+        ORIGINAL_MODEL_KEY: original_model_fields(model, batch_size, sequence_length, symbolic_dims),
         "search": search,
         "cost_model": cost_model,
         "device": device_name,

@@ -8,6 +8,9 @@ Holds:
     lines for the initial and the final (best) cost.
   plot_xfer_heatmap: which xfer was applied at which step of the episode,
     counted over episodes (the dissertation's Figure 4.11).
+  ImprovementBar, plot_runtime_improvement: measured relative runtime
+    improvement per graph, one bar per method, with its noise band (the
+    dissertation's Figures 4.1, 4.3 and 4.7; `python -m rlgraph_xflow.evaluate`).
 
 Figures are built on matplotlib.figure.Figure with an explicit Agg canvas,
 never through pyplot: no global figure state, no interactive backend, no
@@ -16,14 +19,17 @@ a temporary file and moved into place, so a reader never sees half an image.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 import tempfile
+import textwrap
 from typing import Optional, Sequence, Union
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from rlgraph_xflow.core.validation import is_int
@@ -221,4 +227,87 @@ def plot_xfer_heatmap(path: Union[str, os.PathLike], step_counts: XferStepCounts
             value = counts[row, column]
             axes.text(column, row, str(value), ha="center", va="center", fontsize=7,
                       color="white" if value > largest / 2 else "black")
+    _save(figure, path)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImprovementBar:
+    """One bar of plot_runtime_improvement.
+
+    Attributes:
+        graph: the graph's name (one group of bars).
+        method: what produced the optimized graph (greedy, backtracking, ppo, world_model, ...).
+        improvement: 1 - optimized / original latency, as a fraction (positive: faster).
+        noise: the noise band's half-width, as a fraction (>= 0).
+        verdict: "faster", "same" or "slower"; a "same" bar is drawn hatched.
+    """
+
+    graph: str
+    method: str
+    improvement: float
+    noise: float
+    verdict: str
+
+
+# Methods in the dissertation's order (baselines first, then the agents); others follow by name.
+_METHOD_ORDER = ("greedy", "backtracking", "ppo", "world_model")
+
+
+def plot_runtime_improvement(path: Union[str, os.PathLike], bars: Sequence[ImprovementBar], *, runtime: str,
+                             protocol: str = "") -> None:
+    """Writes a PNG of horizontal bars: each graph's relative runtime improvement, one bar per method.
+
+    The layout of the dissertation's Figures 4.1, 4.3 and 4.7: graphs down
+    the y-axis, the relative runtime improvement (%) along the x-axis (higher
+    is better), one colour per method. Each bar carries its noise band as an
+    error bar and its value as a label; a bar whose verdict is "same" (the
+    change is within the noise) is hatched.
+
+    Args:
+        path: the PNG to write.
+        bars: the measured improvements (at least one).
+        runtime: the runtime and device they were measured in, for the title
+            (e.g. "onnxruntime CPU").
+        protocol: the timing protocol, printed under the title.
+
+    Raises:
+        ValueError: no bars, or a bar with a non-finite improvement or a negative noise.
+    """
+    if not bars:
+        raise ValueError("runtime improvement plot: nothing to plot (no bars)")
+    for bar in bars:
+        if not isinstance(bar, ImprovementBar) or not (np.isfinite(bar.improvement) and np.isfinite(bar.noise) and bar.noise >= 0):
+            raise ValueError(f"runtime improvement plot: expected ImprovementBars with a finite improvement and noise >= 0, found {bar!r}")
+    graphs = list(dict.fromkeys(bar.graph for bar in bars))
+    present = set(bar.method for bar in bars)
+    methods = [method for method in _METHOD_ORDER if method in present] + sorted(present - set(_METHOD_ORDER))
+    colours = {method: f"C{index % 10}" for index, method in enumerate(methods)}
+    height = 0.8 / len(methods)
+    figure = _new_figure((8.0, float(np.clip(1.5 + 0.45 * len(bars) + 0.3 * len(graphs), 3.0, 20.0))))
+    axes = figure.add_subplot()
+    for bar in bars:
+        row = graphs.index(bar.graph)
+        # The first graph at the top, methods in order within a group, as the dissertation draws them.
+        y = (len(graphs) - 1 - row) + 0.4 - height * (methods.index(bar.method) + 0.5)
+        percent, noise_percent = 100 * bar.improvement, 100 * bar.noise
+        axes.barh(y, percent, height=height * 0.9, color=colours[bar.method], xerr=noise_percent, capsize=3,
+                  hatch="//" if bar.verdict == "same" else None, edgecolor="black", linewidth=0.5)
+        axes.annotate(f"{percent:+.1f}%", (percent + (noise_percent if percent >= 0 else -noise_percent), y),
+                      xytext=(4 if percent >= 0 else -4, 0), textcoords="offset points", va="center",
+                      ha="left" if percent >= 0 else "right", fontsize=8)
+    axes.axvline(0.0, color="black", linewidth=0.8)
+    axes.set_yticks(range(len(graphs)), list(reversed(graphs)))
+    axes.set_ylim(-0.6, len(graphs) - 0.4)
+    low = min(min(100 * (bar.improvement - bar.noise) for bar in bars), 0.0)
+    high = max(max(100 * (bar.improvement + bar.noise) for bar in bars), 0.0)
+    margin = 0.25 * max(high - low, 1.0)
+    axes.set_xlim(low - margin, high + margin)
+    axes.set_xlabel("relative runtime improvement (%), higher is better\nerror bar: noise band; hatched: within the noise")
+    axes.set_title(f"Measured runtime of the optimized graphs: {runtime}" + (f"\n{textwrap.fill(protocol, 100)}" if protocol else ""),
+                   fontsize=9)
+    axes.grid(True, axis="x", alpha=0.3)
+    # Built by hand: a legend taken from the bars would show the first bar's hatching as the method's.
+    handles = [Patch(facecolor=colours[method], edgecolor="black", linewidth=0.5, label=method) for method in methods]
+    handles.append(Patch(facecolor="white", edgecolor="black", linewidth=0.5, hatch="//", label="within the noise (same)"))
+    axes.legend(handles=handles, loc="best", title="method", fontsize=8)
     _save(figure, path)

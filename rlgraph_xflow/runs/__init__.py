@@ -11,9 +11,12 @@ Modules:
   tune: `python -m rlgraph_xflow.tune`, hyperparameter sweeps on Ray Tune.
   temperature_sweep: `python -m rlgraph_xflow.temperature_sweep`, the world
     model's temperature against seeds.
+  graph_evaluation: `python -m rlgraph_xflow.evaluate`, run directories'
+    optimized graphs against their originals in onnxruntime and TensorFlow:
+    real latency, noise band, verdict, peak memory, a chart per runtime.
 
 The layer above agents: it may import every layer below (agents, execution,
 env, graphs, ops, components, core, and reporting and optimize, which serve
 it); nothing below imports it. The CLI stubs at the package root (run.py,
-tune.py, temperature_sweep.py) are its entry points.
+tune.py, temperature_sweep.py, evaluate.py) are its entry points.
 """

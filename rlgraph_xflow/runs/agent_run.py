@@ -43,7 +43,7 @@ from rlgraph_xflow.env import ENVIRONMENTS
 from rlgraph_xflow.execution import EXECUTIONS
 from rlgraph_xflow.execution.training import TrainingSummary
 from rlgraph_xflow.graphs.latency import LatencyProtocol
-from rlgraph_xflow.optimize.pipeline import load_model, write_verified_graph
+from rlgraph_xflow.optimize.pipeline import ORIGINAL_MODEL_KEY, load_model, original_model_fields, write_verified_graph
 from rlgraph_xflow.reporting import write_report
 from rlgraph_xflow.runs.evaluation import Evaluation, evaluate
 from rlgraph_xflow.runs.export_choice import (BEST_TRAINING_EPISODE, ORIGINAL, SAMPLED_POLICY, ExportChoice, export_candidates,
@@ -235,6 +235,9 @@ def _result_fields(config, run: AgentRun, env, evaluation: Evaluation, choice: E
     random_cost = evaluation.random_cost_ms
     return {
         "model": str(run.env_spec.get("graph")),
+        ORIGINAL_MODEL_KEY: original_model_fields(run.env_spec["graph"], batch_size=run.env_spec.get("batch_size", 1),
+                                                  sequence_length=run.env_spec.get("sequence_length"),
+                                                  graph_options=run.env_spec.get("graph_options")),
         "agent": config.get("agent")["type"],
         "search": None,
         "cost_model": env.cost_model,

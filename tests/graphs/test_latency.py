@@ -16,6 +16,7 @@ from rlgraph_xflow.graphs.latency import (
     LatencySamples,
     compare_latencies,
     create_timing_session,
+    latency_line,
     time_models,
     time_sessions,
 )
@@ -66,6 +67,11 @@ def test_protocol_settings():
     assert default.describe() == ("onnxruntime CPU, spinning off, 7 alternating rounds x 10 runs after 5 warm-up, "
                                   "median of round medians, noise floor 2%")
     assert default.to_dict() == {"rounds": 7, "runs_per_round": 10, "warmup": 5, "min_noise": 0.02}
+    # Another runtime's timings name that runtime first; the protocol's part stays.
+    assert LatencyProtocol.fast().describe("tensorflow CPU") == ("tensorflow CPU, 3 alternating rounds x 3 runs after 1 warm-up, "
+                                                                 "median of round medians, noise floor 2%")
+    assert latency_line(2.0, 1.5, -0.25, 0.03, "faster") == "onnxruntime CPU latency 2.000 -> 1.500 ms (-25.0% ± 3.0%, faster)"
+    assert latency_line(2.0, 1.5, -0.25, 0.03, "faster", runtime="tensorflow CPU").startswith("tensorflow CPU latency 2.000 -> 1.500 ms")
     fast = LatencyProtocol.fast()
     assert fast.rounds * fast.runs_per_round < default.rounds * default.runs_per_round and fast.min_noise == default.min_noise
 

@@ -1,13 +1,15 @@
-"""plots: moving average against hand-computed values; plot functions' bad input and the wide heatmap."""
+"""plots: moving average against hand-computed values; plot functions' bad input, the wide heatmap, the improvement bars."""
 import numpy as np
 import pytest
 from PIL import Image
 
 from rlgraph_xflow.reporting.plots import (
+    ImprovementBar,
     default_moving_average_window,
     moving_average,
     plot_cost_curve,
     plot_reward_curve,
+    plot_runtime_improvement,
     plot_xfer_heatmap,
 )
 from rlgraph_xflow.reporting.xfer_counts import count_xfer_applications
@@ -54,3 +56,19 @@ def test_wide_heatmap_without_cell_labels_renders(tmp_path):
         assert image.format == "PNG" and image.width > 700
         assert len(image.convert("RGB").getcolors(maxcolors=1 << 20)) > 10
     assert [entry.name for entry in tmp_path.iterdir()] == ["heatmap.png"]
+
+
+def test_runtime_improvement_bars_render_the_same_bytes_and_reject_bad_bars(tmp_path):
+    bars = [ImprovementBar("resnet18", "ppo", 0.03, 0.02, "faster"), ImprovementBar("resnet18", "greedy", -0.01, 0.02, "same"),
+            ImprovementBar("bert_base", "world_model", 0.12, 0.04, "faster"), ImprovementBar("bert_base", "greedy", 0.0, 0.02, "same")]
+    first, second = tmp_path / "first.png", tmp_path / "second.png"
+    plot_runtime_improvement(first, bars, runtime="onnxruntime CPU", protocol="7 alternating rounds x 10 runs")
+    plot_runtime_improvement(second, bars, runtime="onnxruntime CPU", protocol="7 alternating rounds x 10 runs")
+    assert first.read_bytes() == second.read_bytes()
+    with Image.open(first) as image:
+        assert image.size[0] == 800 and image.size[1] >= 300
+    with pytest.raises(ValueError, match="nothing to plot"):
+        plot_runtime_improvement(tmp_path / "none.png", [], runtime="onnxruntime CPU")
+    with pytest.raises(ValueError, match="finite improvement and noise >= 0"):
+        plot_runtime_improvement(tmp_path / "nan.png", [ImprovementBar("g", "ppo", float("nan"), 0.02, "same")], runtime="x")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["first.png", "second.png"]
