@@ -16,8 +16,9 @@ What this module adds to onnx-tf 1.10 (under TF 2.21 and Keras 3), and why:
     file's `hardmax`) is registered in sys.modules before onnx-tf is imported.
   * TensorFlow takes an ONNX node's name as a scope name and refuses
     characters such as ':' (the engine names the Relu it splits off a fused
-    Conv '<conv>::activation'), and tf.function takes graph inputs as keyword
-    arguments, which must be Python identifiers ('input.1' is not). Names are
+    Conv '<conv>::activation'); and tf.function passes graph inputs as keyword
+    arguments, renaming those that are not Python identifiers, so onnx-tf
+    no longer finds 'input.1' (or 'a::b') under its name. Names are
     replaced on the copy handed to onnx-tf, not in the engine's export: the
     exported names say which rewrite made a node and onnxruntime accepts
     them, and the restriction is TensorFlow's, met here for every model,
