@@ -38,7 +38,11 @@ What this module adds to onnx-tf 1.10 (under TF 2.21 and Keras 3), and why:
     is traced without autograph, and with onnx-tf's own function only when
     that fails (a handler branching on a tensor's value, as Trilu's does).
 Nodes onnx-tf has no handler for are all named in one OnnxLoadError before
-anything is traced; a node that fails to convert is named too.
+anything is traced; a node that fails to convert is named too. Above opset
+17, ops changed since (ReduceMean 18, Reshape 19, ...) have no handler
+version and are named the same way. onnx's version converter is not used to
+take such models down: from 18 to 17 (onnx 1.18) it empties ReduceMean's
+axes when they are stored as raw data, which silently reduces over every axis.
 
 TensorFlow and onnx-tf are imported by the first `to_tensorflow` call, not
 by importing this module.
