@@ -16,8 +16,9 @@ What this module adds to onnx-tf 1.10 (under TF 2.21 and Keras 3), and why:
     file's `hardmax`) is registered in sys.modules before onnx-tf is imported.
   * TensorFlow takes an ONNX node's name as a scope name and refuses
     characters such as ':' (the engine names the Relu it splits off a fused
-    Conv '<conv>::activation'), and tf.function takes graph inputs as keyword
-    arguments, which must be Python identifiers ('input.1' is not). Names are
+    Conv '<conv>::activation'); and tf.function passes graph inputs as keyword
+    arguments, renaming those that are not Python identifiers, so onnx-tf
+    no longer finds 'input.1' (or 'a::b') under its name. Names are
     replaced on the copy handed to onnx-tf, not in the engine's export: the
     exported names say which rewrite made a node and onnxruntime accepts
     them, and the restriction is TensorFlow's, met here for every model,
@@ -37,7 +38,11 @@ What this module adds to onnx-tf 1.10 (under TF 2.21 and Keras 3), and why:
     is traced without autograph, and with onnx-tf's own function only when
     that fails (a handler branching on a tensor's value, as Trilu's does).
 Nodes onnx-tf has no handler for are all named in one OnnxLoadError before
-anything is traced; a node that fails to convert is named too.
+anything is traced; a node that fails to convert is named too. Above opset
+17, ops changed since (ReduceMean 18, Reshape 19, ...) have no handler
+version and are named the same way. onnx's version converter is not used to
+take such models down: from 18 to 17 (onnx 1.18) it empties ReduceMean's
+axes when they are stored as raw data, which silently reduces over every axis.
 
 TensorFlow and onnx-tf are imported by the first `to_tensorflow` call, not
 by importing this module.
