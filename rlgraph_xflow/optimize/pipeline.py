@@ -41,12 +41,12 @@ import difflib
 import json
 import math
 import os
-import tempfile
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import onnx
 
+from rlgraph_xflow.core.output_folder import OutputFolderError, writable_folder
 from rlgraph_xflow.core.validation import is_int, is_number
 from rlgraph_xflow.graphs import XflowGraph, cost_models, export, load, zoo
 from rlgraph_xflow.graphs.errors import CostError, OnnxLoadError
@@ -275,18 +275,10 @@ def _load_library(rules: Sequence[str | os.PathLike] | None) -> RuleLibrary:
 
 
 def _prepare_output_folder(out_dir: str | os.PathLike) -> str:
-    """Creates the folder if needed and proves it writable by writing (and removing) a probe file."""
-    folder = os.fspath(out_dir)
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise OptimizeInputError(f"--out {folder!r} exists and is not a folder; expected a folder to write {OPTIMIZED_FILE} and {RESULT_FILE} into")
     try:
-        os.makedirs(folder, exist_ok=True)
-        # os.access says yes to root even on a read-only mount; writing is the real test.
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-"):
-            pass
-    except OSError as error:
-        raise OptimizeInputError(f"--out {folder!r} is not a writable folder: {error.strerror or error}") from error
-    return folder
+        return writable_folder(out_dir, f"{OPTIMIZED_FILE} and {RESULT_FILE}")
+    except OutputFolderError as error:
+        raise OptimizeInputError(str(error)) from error
 
 
 def _remove(path: str) -> None:

@@ -55,7 +55,6 @@ import difflib
 import gc
 import json
 import os
-import statistics
 import sys
 import tempfile
 from typing import Any, Callable, Mapping, NoReturn, Optional, Sequence
@@ -65,12 +64,13 @@ import onnx
 
 from rlgraph_xflow.config import ConfigError, load_config
 from rlgraph_xflow.core.atomic_file import write_atomically
+from rlgraph_xflow.core.output_folder import OutputFolderError, writable_folder
 from rlgraph_xflow.graphs import zoo
 from rlgraph_xflow.graphs.latency import (ONNXRUNTIME_CPU_TIMING, LatencyProtocol, LatencySamples, compare_latencies,
                                           create_timing_session, latency_line, time_sessions)
 from rlgraph_xflow.graphs.peak_memory import PeakMemory, measure_peak_memory
 from rlgraph_xflow.optimize.pipeline import (OPTIMIZED_FILE, ORIGINAL_MODEL_KEY, RESULT_FILE, LoadedModel, OptimizeInputError,
-                                             load_model, load_original_model, original_model_fields)
+                                             load_original_model, original_model_fields)
 from rlgraph_xflow.reporting.plots import ImprovementBar, plot_runtime_improvement
 
 __all__ = [
@@ -465,16 +465,10 @@ def _write_text(path: str, text: str) -> None:
 
 
 def _prepare_output_folder(out_dir: str) -> str:
-    folder = os.fspath(out_dir)
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise EvaluationInputError(f"--out {folder!r} exists and is not a folder")
     try:
-        os.makedirs(folder, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-"):
-            pass
-    except OSError as error:
-        raise EvaluationInputError(f"--out {folder!r} is not a writable folder: {error.strerror or error}") from error
-    return folder
+        return writable_folder(out_dir, "evaluation.json, evaluation.md and the charts")
+    except OutputFolderError as error:
+        raise EvaluationInputError(str(error)) from error
 
 
 def _checked_runtimes(runtimes: Sequence[str]) -> list[str]:
