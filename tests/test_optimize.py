@@ -153,6 +153,20 @@ def test_backtracking_on_bert_base(tmp_path, capsys):
     assert result["budget"] == 200 and result["alpha"] == 1.05 and result["explored"] == 200
 
 
+def test_backtracking_stops_at_its_time_limit_and_records_it(tiny, tmp_path, capsys):
+    # The search checks the clock before each pop after the first: a limit of a nanosecond pops the original only,
+    # where the budget alone lets it explore the tiny graph's rewrites.
+    common = ["--search", "backtracking", "--budget", "1000", "--cost-model", "analytic", "--allow-slower", *FAST_LATENCY]
+    status, _, err = run_cli(capsys, tiny, *common, "--time-limit", "1e-9", "--out", tmp_path / "limited")
+    assert status == 0, err
+    limited = read_result(tmp_path / "limited")
+    assert limited["time_limit_seconds"] == 1e-9 and limited["explored"] == 1 and limited["verified"] is True
+    status, _, err = run_cli(capsys, tiny, *common, "--out", tmp_path / "unlimited")
+    assert status == 0, err
+    unlimited = read_result(tmp_path / "unlimited")
+    assert unlimited["time_limit_seconds"] is None and unlimited["explored"] > 1
+
+
 def test_measured_cost_model_uses_the_cache(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("RLGRAPH_XFLOW_CACHE_DIR", str(tmp_path / "cache"))
     status, _, err = run_cli(capsys, "squeezenet1_1", "--search", "greedy", "--cost-model", "measured", "--allow-slower",
@@ -210,6 +224,9 @@ def test_module_entry_point_in_a_subprocess(tiny, tmp_path):
         (["squeezenet1_1", "--search", "backtracking", "--alpha", "fast"], "--alpha expects a number, found 'fast'"),
         (["squeezenet1_1", "--search", "backtracking", "--budget", "0"], "--budget must be an int >= 1"),
         (["squeezenet1_1", "--search", "greedy", "--budget", "10"], "--alpha and --budget apply to --search backtracking"),
+        (["squeezenet1_1", "--search", "greedy", "--time-limit", "60"], "--time-limit applies to --search backtracking"),
+        (["squeezenet1_1", "--search", "backtracking", "--time-limit", "0"], "--time-limit must be a number of seconds > 0"),
+        (["squeezenet1_1", "--search", "backtracking", "--time-limit", "soon"], "--time-limit expects a number, found 'soon'"),
         (["squeezenet1_1", "--search", "sideways"], "invalid choice: 'sideways'"),
         (["squeezenet1_1", "--search", "greedy", "--cost-model", "guess"], "invalid choice: 'guess'"),
         (["squeezenet1_1", "--search", "greedy", "--latency-rounds", "2"], "--latency-rounds must be an int >= 3"),

@@ -2,7 +2,7 @@
 
 Usage:
   python -m rlgraph_xflow.optimize MODEL_OR_FILE --search greedy|backtracking
-      [--alpha A] [--budget B] [--cost-model measured|analytic] [--device NAME] [--cost-table FILE]
+      [--alpha A] [--budget B] [--time-limit SECONDS] [--cost-model measured|analytic] [--device NAME] [--cost-table FILE]
       [--rules PATH ...] [--max-locations L] [--batch-size N]
       [--sequence-length S] [--dim NAME=VALUE ...] [--seed K]
       [--latency-rounds R] [--latency-runs-per-round N] [--allow-slower]
@@ -63,6 +63,8 @@ def _parse_arguments(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--search", required=True, choices=("greedy", "backtracking"))
     parser.add_argument("--alpha", type=lambda text: _number(text, float, "--alpha"), default=None, help="backtracking: queue candidates cheaper than alpha * best (>= 1, default 1.05)")
     parser.add_argument("--budget", type=lambda text: _number(text, int, "--budget"), default=None, help="backtracking: graphs explored (>= 1, default 1000)")
+    parser.add_argument("--time-limit", type=lambda text: _number(text, float, "--time-limit"), default=None, metavar="SECONDS",
+                        help="backtracking: also stop popping graphs after this much wall time (> 0; default: only the budget)")
     parser.add_argument("--cost-model", choices=("measured", "analytic"), default="measured",
                         help="measured (default): onnxruntime's kernels as they run in a graph; analytic: a device profile's roofline")
     parser.add_argument("--device", default=None, help="analytic: device profile (default h100); measured: 'local' (default, this machine) or the device key of a measured table")
@@ -96,6 +98,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             search=arguments.search,
             alpha=arguments.alpha,
             budget=arguments.budget,
+            time_limit_seconds=arguments.time_limit,
             cost_model=arguments.cost_model,
             device=arguments.device,
             cost_table=arguments.cost_table,

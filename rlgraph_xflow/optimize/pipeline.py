@@ -254,6 +254,15 @@ def _checked_options(search: str, alpha: float | None, budget: int | None, cost_
     return float(alpha), budget
 
 
+def _check_time_limit(search: str, time_limit_seconds: float | None) -> None:
+    if time_limit_seconds is None:
+        return
+    if search != "backtracking":
+        raise OptimizeInputError("--time-limit applies to --search backtracking; greedy takes none")
+    if not is_number(time_limit_seconds) or not (math.isfinite(time_limit_seconds) and time_limit_seconds > 0):
+        raise OptimizeInputError(f"--time-limit must be a number of seconds > 0, found {time_limit_seconds!r}")
+
+
 def _checked_export_options(protocol: LatencyProtocol | None, allow_slower: bool) -> LatencyProtocol:
     """Validates the latency protocol (default: LatencyProtocol()) and allow_slower; returns the protocol."""
     protocol = LatencyProtocol() if protocol is None else protocol
@@ -502,6 +511,7 @@ def optimize(
     rtol: float = 1e-4,
     atol: float = 1e-4,
     cost_table: str | os.PathLike | None = None,
+    time_limit_seconds: float | None = None,
 ) -> dict[str, Any]:
     """Searches for a cheaper equivalent graph, verifies it in onnxruntime and writes it with a report.
 
@@ -518,6 +528,9 @@ def optimize(
         device: see graphs/cost_models.py (analytic: a profile, default
             h100; measured: None/"local" for this machine, or a table's device key).
         cost_table: a cost-table file for the measured model (measured elsewhere).
+        time_limit_seconds: backtracking also stops popping graphs after this
+            much wall time (> 0; None: only the budget stops it), for
+            comparisons at equal wall-clock; not for greedy.
         rules: rule files or folders; None uses the packaged library.
         max_locations: locations per xfer the search considers.
         batch_size, sequence_length, symbolic_dims: how to load the model (see load_model).
@@ -543,6 +556,7 @@ def optimize(
         CostError: the measured cost model cannot price an op.
     """
     alpha, budget = _checked_options(search, alpha, budget, cost_model, rtol, atol, max_locations)
+    _check_time_limit(search, time_limit_seconds)
     protocol = _checked_export_options(protocol, allow_slower)
     try:
         source = cost_models.resolve_cost_source(cost_model, device, cost_table)
@@ -559,7 +573,8 @@ def optimize(
     if search == "greedy":
         result = greedy(loaded.graph, library, max_locations=max_locations, **search_options)
     else:
-        result = backtracking(loaded.graph, library, alpha=alpha, budget=budget, max_locations=max_locations, **search_options)
+        result = backtracking(loaded.graph, library, alpha=alpha, budget=budget, max_locations=max_locations,
+                              time_limit_seconds=time_limit_seconds, **search_options)
 
     report: dict[str, Any] = {
         "model": loaded.name,
@@ -570,6 +585,7 @@ def optimize(
         "cost_estimate": source.describe(),
         "alpha": alpha if search == "backtracking" else None,
         "budget": budget if search == "backtracking" else None,
+        "time_limit_seconds": time_limit_seconds,
         "rules": [os.fspath(path) for path in rules] if rules else "packaged",
         "initial_cost_ms": result.initial_cost,
         "explored": result.explored,
