@@ -8,7 +8,6 @@ table and last line from saved evaluations in the evaluate command's format.
 The end-to-end `--quick` run (real CLIs: two searches, two agents and the
 evaluation in both runtimes on squeezenet1_1) takes minutes: `make test-long`.
 """
-import importlib.util
 import json
 import os
 import re
@@ -18,20 +17,12 @@ import time
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.script_helpers import REPO_ROOT as ROOT, load_benchmark
+
 _SCRIPT = os.path.join(ROOT, "benchmarks", "chapter4.py")
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("chapter4_under_test", _SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    # dataclasses resolve the script's (postponed) annotations through sys.modules.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-chapter4 = _load_script()
+chapter4 = load_benchmark("chapter4")
 
 
 # Arguments ---------------------------------------------------------------------------------------

@@ -3,27 +3,16 @@
 The script is imported from its path (benchmarks/ is not a package); its
 statistics need only numpy, so this file runs in well under a second.
 """
-import importlib.util
 import math
-import os
-import sys
 
 import numpy as np
 import pytest
 
-_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "cost_fidelity.py")
+from tests.script_helpers import load_benchmark
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("cost_fidelity_under_test", _SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    # dataclasses resolve the script's (postponed) annotations through sys.modules.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
-
-cost_fidelity = _load_script()
+cost_fidelity = load_benchmark("cost_fidelity")
 
 
 def _brute_force_ranks(values):

@@ -26,6 +26,7 @@ from rlgraph_xflow.graphs.substitutions import greedy, load_rules, locations
 from rlgraph_xflow.graphs.verify import random_inputs
 from rlgraph_xflow.optimize import EquivalenceChecker, first_breaking_step, random_walk, replay
 from rlgraph_xflow.optimize.__main__ import main
+from tests.script_helpers import run_main
 from rlgraph_xflow.optimize.pipeline import ExportCandidate, load_model, write_verified_graph
 
 REQUIRED_KEYS = {
@@ -54,13 +55,7 @@ def zoo_model(name):
     return zoo.build(name, sequence_length=16) if name == "bert_base" else zoo.build(name)
 
 
-def run_cli(capsys, *arguments):
-    try:
-        status = main([str(argument) for argument in arguments])
-    except SystemExit as exit_request:  # argparse rejects a malformed command line this way
-        status = exit_request.code
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
+
 
 
 def read_result(folder):
@@ -117,7 +112,7 @@ def test_greedy_on_every_zoo_graph_is_verified_and_cheaper(name, tmp_path, capsy
     # --allow-slower: the search's graph is exported whatever this machine's timing says (tested on its own below).
     # The analytic model: under measured costs what greedy finds depends on this machine's kernel timings (on a busy
     # machine, sometimes no rewrite), and this test needs rewrites to verify; measured costs have their own test.
-    status, out, err = run_cli(capsys, name, "--search", "greedy", "--cost-model", "analytic", "--allow-slower", "--out", tmp_path,
+    status, out, err = run_main(main, capsys, name, "--search", "greedy", "--cost-model", "analytic", "--allow-slower", "--out", tmp_path,
                                *FAST_LATENCY, *ZOO_OPTIONS.get(name, []))
     assert status == 0, err
     result = read_result(tmp_path)
@@ -145,7 +140,7 @@ def test_greedy_on_every_zoo_graph_is_verified_and_cheaper(name, tmp_path, capsy
 
 @pytest.mark.long
 def test_backtracking_on_bert_base(tmp_path, capsys):
-    status, _, err = run_cli(capsys, "bert_base", "--search", "backtracking", "--budget", "200", "--allow-slower", "--out", tmp_path,
+    status, _, err = run_main(main, capsys, "bert_base", "--search", "backtracking", "--budget", "200", "--allow-slower", "--out", tmp_path,
                              *FAST_LATENCY, *ZOO_OPTIONS["bert_base"])
     assert status == 0, err
     result = read_result(tmp_path)
@@ -157,11 +152,11 @@ def test_backtracking_stops_at_its_time_limit_and_records_it(tiny, tmp_path, cap
     # The search checks the clock before each pop after the first: a limit of a nanosecond pops the original only,
     # where the budget alone lets it explore the tiny graph's rewrites.
     common = ["--search", "backtracking", "--budget", "1000", "--cost-model", "analytic", "--allow-slower", *FAST_LATENCY]
-    status, _, err = run_cli(capsys, tiny, *common, "--time-limit", "1e-9", "--out", tmp_path / "limited")
+    status, _, err = run_main(main, capsys, tiny, *common, "--time-limit", "1e-9", "--out", tmp_path / "limited")
     assert status == 0, err
     limited = read_result(tmp_path / "limited")
     assert limited["time_limit_seconds"] == 1e-9 and limited["explored"] == 1 and limited["verified"] is True
-    status, _, err = run_cli(capsys, tiny, *common, "--out", tmp_path / "unlimited")
+    status, _, err = run_main(main, capsys, tiny, *common, "--out", tmp_path / "unlimited")
     assert status == 0, err
     unlimited = read_result(tmp_path / "unlimited")
     assert unlimited["time_limit_seconds"] is None and unlimited["explored"] > 1
@@ -169,7 +164,7 @@ def test_backtracking_stops_at_its_time_limit_and_records_it(tiny, tmp_path, cap
 
 def test_measured_cost_model_uses_the_cache(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("RLGRAPH_XFLOW_CACHE_DIR", str(tmp_path / "cache"))
-    status, _, err = run_cli(capsys, "squeezenet1_1", "--search", "greedy", "--cost-model", "measured", "--allow-slower",
+    status, _, err = run_main(main, capsys, "squeezenet1_1", "--search", "greedy", "--cost-model", "measured", "--allow-slower",
                              "--out", tmp_path / "out", *FAST_LATENCY)
     assert status == 0, err
     result = read_result(tmp_path / "out")
@@ -191,10 +186,10 @@ def test_a_wrong_rule_fails_verification_and_is_named(search, tiny, wrong_rules,
     from rlgraph_xflow.graphs.substitutions import RULES_DIR
 
     out = tmp_path / "out"
-    status, _, _ = run_cli(capsys, tiny, "--search", search, "--out", out)
+    status, _, _ = run_main(main, capsys, tiny, "--search", search, "--out", out)
     assert status == 0 and (out / "optimized.onnx").exists()  # a good earlier run in the same folder
     # The analytic model prices the Relu, so the searches take the wrong rule that drops it.
-    status, stdout, err = run_cli(capsys, tiny, "--search", search, "--rules", RULES_DIR, "--rules", wrong_rules,
+    status, stdout, err = run_main(main, capsys, tiny, "--search", search, "--rules", RULES_DIR, "--rules", wrong_rules,
                                   "--cost-model", "analytic", "--out", out)
     assert status == 3 and stdout == ""
     lines = err.strip().splitlines()
@@ -245,7 +240,7 @@ def test_module_entry_point_in_a_subprocess(tiny, tmp_path):
 )
 def test_bad_arguments(arguments, message, tmp_path, capsys):
     out = tmp_path / "out"
-    status, _, err = run_cli(capsys, *arguments, "--out", out)
+    status, _, err = run_main(main, capsys, *arguments, "--out", out)
     lines = err.strip().splitlines()
     assert status == 2 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], err
     assert not out.exists()
@@ -254,20 +249,20 @@ def test_bad_arguments(arguments, message, tmp_path, capsys):
 def test_bad_files_and_folders(tiny, tmp_path, capsys):
     not_a_folder = tmp_path / "file.txt"
     not_a_folder.write_text("x")
-    status, _, err = run_cli(capsys, tiny, "--search", "greedy", "--out", not_a_folder / "out")
+    status, _, err = run_main(main, capsys, tiny, "--search", "greedy", "--out", not_a_folder / "out")
     assert status == 2 and "is not a writable folder" in err and err.count("\n") == 1
-    status, _, err = run_cli(capsys, tiny, "--search", "greedy", "--out", not_a_folder)
+    status, _, err = run_main(main, capsys, tiny, "--search", "greedy", "--out", not_a_folder)
     assert status == 2 and "exists and is not a folder" in err
 
     bad_rules = tmp_path / "bad.rules"
     bad_rules.write_text("rule x\n  family f\n  source:\n    y = Relu(a)\n  map y -> a\nend\n")
-    status, _, err = run_cli(capsys, tiny, "--search", "greedy", "--rules", bad_rules, "--out", tmp_path / "out1")
+    status, _, err = run_main(main, capsys, tiny, "--search", "greedy", "--rules", bad_rules, "--out", tmp_path / "out1")
     assert status == 2 and "bad rule library" in err and "bad.rules:1" in err and "has no example" in err
     assert not (tmp_path / "out1").exists()
 
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(b"not a model")
-    status, _, err = run_cli(capsys, corrupt, "--search", "greedy", "--out", tmp_path / "out2")
+    status, _, err = run_main(main, capsys, corrupt, "--search", "greedy", "--out", tmp_path / "out2")
     assert status == 2 and "cannot load" in err and "corrupt.onnx" in err and err.count("\n") == 1
     assert not (tmp_path / "out2").exists()
 
@@ -356,7 +351,7 @@ def fake_timing(monkeypatch, *candidate_ratios):
 def test_a_candidate_measured_slower_is_not_exported_unless_allowed(tiny, tmp_path, capsys, monkeypatch):
     # The analytic model finds cheaper graphs for the tiny model: there is a candidate to reject.
     fake_timing(monkeypatch, 1.5)
-    status, out, err = run_cli(capsys, tiny, "--search", "greedy", "--cost-model", "analytic", "--out", tmp_path / "kept", *FAST_LATENCY)
+    status, out, err = run_main(main, capsys, tiny, "--search", "greedy", "--cost-model", "analytic", "--out", tmp_path / "kept", *FAST_LATENCY)
     assert status == 0, err
     summary, note = out.splitlines()
     assert "latency 1.000 -> 1.000 ms (+0.0% ± 0.0%, same)" in summary and "exported the original graph" in summary
@@ -373,7 +368,7 @@ def test_a_candidate_measured_slower_is_not_exported_unless_allowed(tiny, tmp_pa
     assert onnx.load(str(tmp_path / "kept" / "optimized.onnx")) == onnx.load(str(tiny))
 
     fake_timing(monkeypatch, 1.5)
-    status, out, err = run_cli(capsys, tiny, "--search", "greedy", "--cost-model", "analytic", "--allow-slower", "--out", tmp_path / "slower",
+    status, out, err = run_main(main, capsys, tiny, "--search", "greedy", "--cost-model", "analytic", "--allow-slower", "--out", tmp_path / "slower",
                                *FAST_LATENCY)
     assert status == 0, err
     result = read_result(tmp_path / "slower")

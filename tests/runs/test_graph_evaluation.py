@@ -23,6 +23,7 @@ from onnx import TensorProto, helper, numpy_helper
 from rlgraph_xflow.graphs.latency import VERDICTS, LatencyProtocol
 from rlgraph_xflow.graphs.peak_memory import RSS_GROWTH
 from rlgraph_xflow.optimize.pipeline import ORIGINAL_MODEL_KEY, optimize, original_model_fields
+from tests.script_helpers import run_main
 from rlgraph_xflow.runs.graph_evaluation import EVALUATION_JSON, EVALUATION_MD, chart_file, main, resolve_input
 from tests.test_optimize import tiny_model
 
@@ -91,13 +92,7 @@ def inputs(tmp_path_factory):
     }
 
 
-def run_main(capsys, *arguments):
-    try:
-        status = main([str(argument) for argument in arguments])
-    except SystemExit as exit_request:  # argparse rejects a malformed command line this way
-        status = exit_request.code
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
+
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +215,7 @@ def _bad_inputs(tmp_path, inputs):
 def test_bad_input_gets_one_line_and_exit_status_2(tmp_path, inputs, capsys):
     for arguments, message in _bad_inputs(tmp_path, inputs):
         out = tmp_path / "out"
-        status, printed, error = run_main(capsys, *arguments, "--out", out)
+        status, printed, error = run_main(main, capsys, *arguments, "--out", out)
         assert status == 2, (arguments, printed, error)
         assert printed == "" and error.count("\n") == 1 and error.startswith("error: ") and message in error, (arguments, error)
         assert not (out / EVALUATION_JSON).exists()
@@ -231,7 +226,7 @@ def test_bad_input_gets_one_line_and_exit_status_2(tmp_path, inputs, capsys):
 @pytest.mark.long
 def test_tensorflow_runtime(inputs, tmp_path, capsys):
     out = tmp_path / "tensorflow"
-    status, printed, error = run_main(capsys, inputs["enlarged"], "--runtime", "tensorflow", "--out", out,
+    status, printed, error = run_main(main, capsys, inputs["enlarged"], "--runtime", "tensorflow", "--out", out,
                                       "--latency-rounds", "5", "--latency-runs-per-round", "3")
     assert status == 0, error
     document = json.loads((out / EVALUATION_JSON).read_text())
